@@ -1,0 +1,47 @@
+"""Memory: arenas, compound pages, page_frag_cache, the netdev/napi caches, page_pool."""
+
+import sys
+
+if not getattr(sys, "_is_gil_enabled", lambda: True)():
+    raise ImportError(
+        "fragpool needs CPython's GIL: its lock-free page refcounts rely on the GIL switching "
+        "threads only at calls and loop ends; run it on a standard (GIL) interpreter build"
+    )
+
+from .allocator import Arena, BadPageError, Page, PageAllocator  # noqa: E402
+from .constants import (  # noqa: E402
+    PAGE_FRAG_CACHE_MAX_ORDER,
+    PAGE_FRAG_CACHE_MAX_SIZE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+)
+from .frag_cache import NaivePageFragCache, PageFragCache  # noqa: E402
+from .percpu import (  # noqa: E402
+    NapiContext,
+    NapiContextError,
+    NetdevFragCache,
+    current_napi,
+    default_allocator,
+    napi_alloc_frag,
+    netdev_alloc_frag,
+)
+
+__all__ = [
+    "PAGE_FRAG_CACHE_MAX_ORDER",
+    "PAGE_FRAG_CACHE_MAX_SIZE",
+    "PAGE_SHIFT",
+    "PAGE_SIZE",
+    "Arena",
+    "BadPageError",
+    "NaivePageFragCache",
+    "NapiContext",
+    "NapiContextError",
+    "NetdevFragCache",
+    "Page",
+    "PageAllocator",
+    "PageFragCache",
+    "current_napi",
+    "default_allocator",
+    "napi_alloc_frag",
+    "netdev_alloc_frag",
+]

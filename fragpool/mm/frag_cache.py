@@ -1,0 +1,321 @@
+"""page_frag_cache: fragments carved from one cached compound page, counted with a bias.
+
+fragpool follows the v6.13 layout: fragments are carved upward from offset 0. The cache
+raises the page's refcount by PAGE_FRAG_CACHE_MAX_SIZE once at refill and keeps the same
+amount plus one as ``pagecnt_bias``; each fragment only decrements the bias, so handing out
+a fragment touches no refcount. Fragments outstanding = page refcount - pagecnt_bias.
+
+When a request does not fit, the slow path drops the cache's remaining bias
+(page_ref_sub_and_test). If fragments are still out the cache forgets the page (their last
+page_frag_free frees it); if none are and the page is pfmemalloc it is freed; otherwise it
+is reused in place. Only then is ``fragsz`` compared with the size of the page now cached:
+a request larger than that page returns None and the cache keeps its page (the 2025 fix of
+__page_frag_alloc_align's refill order).
+
+:class:`NaivePageFragCache` behaves the same but takes one page reference per fragment
+(get_page), the scheme the bias trick replaced, so the saving can be measured.
+"""
+
+from __future__ import annotations
+
+from ..stats import Snapshot
+from .allocator import Page, PageAllocator
+from .constants import PAGE_FRAG_CACHE_MAX_SIZE
+
+BIAS = PAGE_FRAG_CACHE_MAX_SIZE + 1
+
+
+def _check_align(align: int) -> None:
+    if align < 1 or align & (align - 1):
+        raise ValueError(f"align {align} must be a power of two >= 1")
+
+
+class PageFragCache:
+    """struct page_frag_cache with page_frag_alloc / page_frag_alloc_align / drain.
+
+    ``PageFragCache(pa, naive=True)`` gives the naive variant. ``memalloc=True`` lets the
+    order-0 fallback take a page from the allocator's emergency reserve (pfmemalloc).
+    Not thread-safe: one owner allocates (wrap it as the netdev cache does to share it);
+    frees through ``pa.frag_free`` are safe from any thread.
+    """
+
+    __slots__ = (
+        "pa",
+        "memalloc",
+        "page",
+        "_va",
+        "_size",
+        "_offset",
+        "_bias",
+        "pfmemalloc",
+        "nr_refill",
+        "nr_fallback",
+        "nr_reuse",
+        "nr_forget",
+        "nr_pfmemalloc_release",
+        "nr_fail",
+        "nr_oversize",
+        "_frags_done",
+        "_carved_done",
+        "_align_waste",
+        "refcount_ops",
+    )
+
+    def __new__(cls, pa: PageAllocator, naive: bool = False, **kwargs: object) -> PageFragCache:
+        if naive and cls is PageFragCache:
+            cls = NaivePageFragCache
+        return object.__new__(cls)
+
+    def __init__(self, pa: PageAllocator, naive: bool = False, *, memalloc: bool = False) -> None:
+        self.pa = pa
+        self.memalloc = memalloc
+        self.page: Page | None = None
+        self._va = 0
+        self._size = 0
+        self._offset = 0
+        self._bias = 0
+        self.pfmemalloc = False
+        self.nr_refill = 0
+        self.nr_fallback = 0
+        self.nr_reuse = 0
+        self.nr_forget = 0
+        self.nr_pfmemalloc_release = 0
+        self.nr_fail = 0
+        self.nr_oversize = 0
+        self._frags_done = 0
+        self._carved_done = 0
+        self._align_waste = 0
+        self.refcount_ops = 0
+
+    @property
+    def naive(self) -> bool:
+        return False
+
+    # ------------------------------------------------------------------ the fast path
+    def alloc(self, fragsz: int, align: int | None = None) -> int | None:
+        """page_frag_alloc(_align)(): the address of ``fragsz`` fresh bytes, or None."""
+        offset = self._offset
+        if align is not None:
+            if align < 1 or align & (align - 1):
+                _check_align(align)
+            aligned = (offset + align - 1) & -align
+            end = aligned + fragsz
+            if end > self._size or fragsz < 1:
+                return self._alloc_slow(fragsz)
+            self._align_waste += aligned - offset
+            self._bias -= 1
+            self._offset = end
+            return self._va + aligned
+        end = offset + fragsz
+        if end > self._size or fragsz < 1:
+            return self._alloc_slow(fragsz)
+        self._bias -= 1
+        self._offset = end
+        return self._va + offset
+
+    # ------------------------------------------------------------------ the slow path
+    def _alloc_slow(self, fragsz: int) -> int | None:
+        if fragsz < 1:
+            raise ValueError(
+                f"fragment size {fragsz} must be >= 1 (zero-size fragments are refused)"
+            )
+        page = self.page
+        if page is not None:
+            self._retire_counts()
+            if self._release_bias(page):  # no fragment of this page is still out
+                if page.pfmemalloc:
+                    self.nr_pfmemalloc_release += 1
+                    self.pa._release(page)
+                    page = None
+                else:
+                    self._reuse(page)
+            else:
+                self.nr_forget += 1
+                page = None
+            if page is None:
+                self.page = None
+                self._size = 0
+        if page is None and not self._refill():
+            self.nr_fail += 1
+            return None
+        if fragsz > self._size:
+            self.nr_oversize += 1
+            return None
+        self._bias -= 1
+        self._offset = fragsz
+        return self._va
+
+    def _release_bias(self, page: Page) -> bool:
+        """Drop the cache's remaining claim on the page; True when no fragment is left."""
+        self.refcount_ops += 1
+        return self.pa.page_ref_sub_and_test(page, self._bias)
+
+    def _reuse(self, page: Page) -> None:
+        """Nothing is left on the page: carve it again from offset 0."""
+        self.nr_reuse += 1
+        self.refcount_ops += 1
+        self.pa.set_page_count(page, BIAS)
+        self._bias = BIAS
+        self._offset = 0
+
+    def _refill(self) -> bool:
+        """__page_frag_cache_refill(): max order without reclaim, then order 0."""
+        pa = self.pa
+        page = None
+        if pa.max_order > 0:
+            page = pa.alloc_pages(pa.max_order)
+            if page is None:
+                self.nr_fallback += 1
+        if page is None:
+            page = pa.alloc_pages(0, memalloc=self.memalloc)
+            if page is None:
+                return False
+        self.nr_refill += 1
+        self._take(page)
+        return True
+
+    def _take(self, page: Page) -> None:
+        self.refcount_ops += 1
+        self.pa.page_ref_add(page, PAGE_FRAG_CACHE_MAX_SIZE)
+        self._bias = BIAS
+        self.page = page
+        self._va = page.addr
+        self._size = page.size
+        self._offset = 0
+        self.pfmemalloc = page.pfmemalloc
+
+    def _retire_counts(self) -> None:
+        self._frags_done += self._frags_on_page()
+        self._carved_done += self._offset
+
+    def _frags_on_page(self) -> int:
+        return BIAS - self._bias if self.page is not None else 0
+
+    # ------------------------------------------------------------------ drain & stats
+    def drain(self) -> None:
+        """page_frag_cache_drain(): drop the cache's own claim and forget the page."""
+        page = self.page
+        if page is None:
+            return
+        self._retire_counts()
+        self.refcount_ops += 1
+        self.pa.drain(page, self._bias)
+        self.page = None
+        self._size = self._offset = self._bias = 0
+
+    @property
+    def pagecnt_bias(self) -> int:
+        return self._bias
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    def outstanding(self) -> int:
+        """Fragments of the cached page still held by someone (refcount - bias)."""
+        return self.page.ref - self._bias if self.page is not None else 0
+
+    def stats(self) -> Snapshot:
+        """Counters of this cache (a Snapshot: a dict; two snapshots subtract)."""
+        carved = self._carved_done + (self._offset if self.page is not None else 0)
+        return Snapshot(
+            naive=self.naive,
+            frags_alloc=self._frags_done + self._frags_on_page(),
+            refills=self.nr_refill,
+            order_fallbacks=self.nr_fallback,
+            reuse_in_place=self.nr_reuse,
+            forgotten_in_flight=self.nr_forget,
+            pfmemalloc_released=self.nr_pfmemalloc_release,
+            alloc_fail=self.nr_fail,
+            oversize=self.nr_oversize,
+            refcount_ops=self.refcount_ops,
+            bytes_carved=carved,
+            bytes_requested=carved - self._align_waste,
+            align_waste=self._align_waste,
+        )
+
+
+class NaivePageFragCache(PageFragCache):
+    """The same cache without the bias trick: one get_page per fragment.
+
+    The cache owns one reference; every fragment takes another. A page is reused in place
+    when only the cache's reference is left, otherwise the cache puts its reference and
+    refills. pagecnt_bias stays at 1 (the cache's own reference) so the invariant
+    refcount = outstanding fragments + bias holds for both variants.
+    """
+
+    __slots__ = ("_nr_frags",)
+
+    def __init__(self, pa: PageAllocator, naive: bool = True, *, memalloc: bool = False) -> None:
+        super().__init__(pa, memalloc=memalloc)
+        self._nr_frags = 0
+
+    @property
+    def naive(self) -> bool:
+        return True
+
+    def alloc(self, fragsz: int, align: int | None = None) -> int | None:
+        """page_frag_alloc() without the bias: get_page for every fragment."""
+        offset = self._offset
+        if align is not None:
+            _check_align(align)
+            aligned = (offset + align - 1) & -align
+        else:
+            aligned = offset
+        end = aligned + fragsz
+        if end > self._size or fragsz < 1:
+            return self._alloc_slow(fragsz)
+        page = self.page
+        n = page.ref + 1
+        page.ref = n
+        self.refcount_ops += 1
+        self._nr_frags += 1
+        self._align_waste += aligned - offset
+        self._offset = end
+        return self._va + aligned
+
+    def _alloc_slow(self, fragsz: int) -> int | None:
+        addr = super()._alloc_slow(fragsz)
+        if addr is not None:  # the base class carved it; the naive cache pays a reference
+            page = self.page
+            page.ref += 1
+            self.refcount_ops += 1
+            self._nr_frags += 1
+            self._bias += 1
+        return addr
+
+    def _release_bias(self, page: Page) -> bool:
+        self.refcount_ops += 1
+        return self.pa.page_ref_sub_and_test(page, 1)
+
+    def _reuse(self, page: Page) -> None:
+        self.nr_reuse += 1
+        self.refcount_ops += 1
+        self.pa.set_page_count(page, 1)
+        self._offset = 0
+
+    def _take(self, page: Page) -> None:
+        self._bias = 1
+        self.page = page
+        self._va = page.addr
+        self._size = page.size
+        self._offset = 0
+        self.pfmemalloc = page.pfmemalloc
+
+    def _frags_on_page(self) -> int:
+        return 0
+
+    def drain(self) -> None:
+        page = self.page
+        if page is None:
+            return
+        self._retire_counts()
+        self.refcount_ops += 1
+        self.pa.drain(page, 1)
+        self.page = None
+        self._size = self._offset = self._bias = 0
+
+    def stats(self) -> Snapshot:
+        snap = super().stats()
+        snap["frags_alloc"] = self._nr_frags
+        return snap
