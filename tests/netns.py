@@ -1,0 +1,166 @@
+"""Live-test plumbing: a veth pair whose far end lives in a network namespace of its own.
+
+VethPair creates `ip netns add fp-<random>` and a veth pair with one end here and the peer
+in the namespace, both up with IPv6 disabled (no router solicitations) and no addresses, so
+the only frames on the link are the ones a test sends. Senders inject known frames from the
+far side with scapy's sendp or netsniff-ng's trafgen, both run with `ip netns exec`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+LIVE_TOOLS = ("ip", "tcpdump", "trafgen")
+
+
+def missing_tools() -> list[str]:
+    """The live-test tools (ip, tcpdump, trafgen) not found on PATH or in /usr/sbin."""
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    return [t for t in LIVE_TOOLS if shutil.which(t, path=path) is None]
+
+
+def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+@dataclass
+class VethPair:
+    """A veth pair: `local` in this namespace, `peer` inside namespace `netns`."""
+
+    mtu: int = 1500
+    tag: str = field(default_factory=lambda: secrets.token_hex(4))
+    netns: str = ""
+    local: str = ""
+    peer: str = ""
+
+    def __post_init__(self) -> None:
+        self.netns = f"fp-{self.tag}"
+        self.local = f"fpa{self.tag}"
+        self.peer = f"fpb{self.tag}"
+
+    def create(self) -> VethPair:
+        """Make the namespace and the pair, disable IPv6 on both ends, set the MTU, bring up."""
+        try:
+            _run("ip", "netns", "add", self.netns)
+            _run("ip", "link", "add", self.local, "type", "veth", "peer", "name", self.peer,
+                 "netns", self.netns)  # fmt: skip
+            self._sysctl_ipv6_off(self.local, inside=False)
+            self._sysctl_ipv6_off(self.peer, inside=True)
+            _run("ip", "link", "set", self.local, "mtu", str(self.mtu), "up")
+            self.ns("ip", "link", "set", self.peer, "mtu", str(self.mtu), "up")
+            self.ns("ip", "link", "set", "lo", "up")
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    def _sysctl_ipv6_off(self, ifname: str, *, inside: bool) -> None:
+        key = f"net.ipv6.conf.{ifname}.disable_ipv6"
+        if not os.path.exists(f"/proc/sys/net/ipv6/conf/{ifname}") and not inside:
+            return  # kernel without IPv6
+        args = ("sysctl", "-q", "-w", f"{key}=1")
+        if inside:
+            self.ns(*args, check=False)
+        else:
+            _run(*args, check=False)
+
+    def ns(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a command inside the namespace."""
+        return _run("ip", "netns", "exec", self.netns, *args, check=check)
+
+    def destroy(self) -> None:
+        """Delete the veth (both ends go) and the namespace; safe to call twice."""
+        _run("ip", "link", "del", self.local, check=False)
+        _run("ip", "netns", "del", self.netns, check=False)
+
+    def __enter__(self) -> VethPair:
+        return self.create()
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+
+_SCAPY_SENDER = """
+import sys
+from scapy.all import Raw, conf, sendp
+conf.verb = 0
+iface, path, gap = sys.argv[1], sys.argv[2], float(sys.argv[3])
+frames = [bytes.fromhex(line) for line in open(path).read().split()]
+sendp([Raw(f) for f in frames], iface=iface, inter=gap, verbose=False)
+"""
+
+
+def _frames_file(frames: list[bytes]) -> str:
+    fd, path = tempfile.mkstemp(prefix="fp-frames-", suffix=".hex")
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(fr.hex() for fr in frames))
+    return path
+
+
+def scapy_send(
+    pair: VethPair, frames: list[bytes], *, gap: float = 0.0, wait: bool = True
+) -> subprocess.Popen:
+    """Send frames from the far end with scapy's sendp, in the namespace (sys.executable)."""
+    path = _frames_file(frames)
+    cmd = ["ip", "netns", "exec", pair.netns, sys.executable, "-c", _SCAPY_SENDER,
+           pair.peer, path, str(gap)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.frames_path = path  # type: ignore[attr-defined]
+    if wait:
+        finish(proc)
+    return proc
+
+
+def trafgen_config(frames: list[bytes]) -> str:
+    """A trafgen packet configuration: one `{ 0x.., ... }` block per frame, sent round robin."""
+    blocks = []
+    for fr in frames:
+        body = ", ".join(f"0x{b:02x}" for b in fr)
+        blocks.append("{ " + body + " }")
+    return "\n".join(blocks) + "\n"
+
+
+def trafgen_send(
+    pair: VethPair, frames: list[bytes], count: int | None = None, *, gap_us: int | None = None,
+    wait: bool = True,
+) -> subprocess.Popen:  # fmt: skip
+    """Send frames from the far end with trafgen (one CPU, round robin, count frames in all)."""
+    fd, cfg = tempfile.mkstemp(prefix="fp-trafgen-", suffix=".cfg")
+    with os.fdopen(fd, "w") as f:
+        f.write(trafgen_config(frames))
+    n = len(frames) if count is None else count
+    cmd = ["ip", "netns", "exec", pair.netns, "trafgen", "--dev", pair.peer, "--conf", cfg,
+           "--num", str(n), "--cpus", "1", "--no-sock-mem", "--notouch-irq",
+           "--no-cpu-stats"]  # fmt: skip
+    if max(len(fr) for fr in frames) > 2048:
+        cmd.append("--jumbo-support")
+    if gap_us is not None:
+        cmd += ["--gap", f"{gap_us}us"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.frames_path = cfg  # type: ignore[attr-defined]
+    if wait:
+        finish(proc)
+    return proc
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait for a sender, remove its input file, and raise with its stderr if it failed."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        path = getattr(proc, "frames_path", None)
+        if path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sender {proc.args[4:6]} failed ({proc.returncode}): {err.strip()}")
