@@ -1,0 +1,218 @@
+"""Batched receive with recvmmsg(2) through ctypes, into caller memory given by address.
+
+MmsgReceiver pre-builds, once per batch size, the mmsghdr array with its iovecs, sockaddr_ll
+name buffers and control buffers (room for SCM_TIMESTAMPNS and PACKET_AUXDATA). A call
+resets the kernel-written header fields with one memmove from a template, writes the iovecs
+in one struct.pack_into, polls, and takes what is queued with MSG_DONTWAIT. Results land in
+preallocated per-slot lists (snaplen, wirelen, ts_ns, pkttype, vlan_tci, vlan_tpid,
+status), so a batch makes no Python object per packet beyond the ints.
+
+Kernel counterparts: __sys_recvmmsg, struct mmsghdr / msghdr / iovec, packet_recvmsg.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import struct
+from collections.abc import Sequence
+
+from fragpool.io.afpacket import PacketMeta, PacketSocket, vlan_of
+from fragpool.io.if_packet import (
+    MSG_DONTWAIT,
+    PACKET_AUXDATA,
+    SCM_TIMESTAMPNS,
+    SOCKADDR_LL_PKTTYPE_OFF,
+    SOCKADDR_LL_SIZE,
+    SOL_PACKET,
+    SOL_SOCKET,
+    TIMESPEC,
+    TP_STATUS_VLAN_VALID,
+    TPACKET_AUXDATA,
+    VLAN_HLEN,
+    VLAN_TAG,
+)
+from fragpool.io.live_errors import LiveCaptureError
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_recvmmsg = _libc.recvmmsg
+_recvmmsg.restype = ctypes.c_int
+_recvmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+_memmove = ctypes.memmove
+
+# LP64 layouts. struct msghdr: name 0, namelen 8, iov 16, iovlen 24, control 32,
+# controllen 40, flags 48 (56 bytes); struct mmsghdr adds msg_len at 56 (64 bytes).
+_MSGHDR = struct.Struct("=QI4xQQQQi4x")
+_MMSGHDR_SIZE = 64
+_MSG_LEN_OFF = 56
+_MSG_LEN = struct.Struct("=I")
+_CMSGHDR = struct.Struct("=Qii")  # cmsg_len (size_t), cmsg_level, cmsg_type
+_CMSG_ALIGN = 8
+_CONTROLLEN = struct.Struct("=Q")  # msghdr.msg_controllen, written back by the kernel
+_CONTROLLEN_OFF = 40
+
+
+def _cmsg_space(n: int) -> int:
+    return _CMSGHDR.size + ((n + _CMSG_ALIGN - 1) & ~(_CMSG_ALIGN - 1))
+
+
+_CTRL_SIZE = _cmsg_space(TIMESPEC.size) + _cmsg_space(TPACKET_AUXDATA.size)
+
+
+class MmsgReceiver:
+    """A recvmmsg(2) batch of up to `batch` messages for one PacketSocket.
+
+    recv_batch(addrs, lengths, timeout) scatters one packet into each (addr, length) buffer
+    and returns how many arrived; the per-slot results are in the lists snaplen, wirelen,
+    ts_ns, pkttype, vlan_tci, vlan_tpid and status (valid for indexes below the count).
+    """
+
+    def __init__(self, sock: PacketSocket, batch: int = 64, *, vlan: bool = True) -> None:
+        if not isinstance(batch, int) or not 1 <= batch <= 1024:
+            raise LiveCaptureError(errno.EINVAL, f"batch must be 1..1024, not {batch!r}")
+        self.sock = sock
+        self.batch = batch
+        self.vlan = vlan
+        self._fd = sock.fileno()
+        self._iov = ctypes.create_string_buffer(16 * batch)
+        self._names = ctypes.create_string_buffer(SOCKADDR_LL_SIZE * batch)
+        self._ctrl = ctypes.create_string_buffer(_CTRL_SIZE * batch)
+        self._msgs = ctypes.create_string_buffer(_MMSGHDR_SIZE * batch)
+        iov0 = ctypes.addressof(self._iov)
+        names0 = ctypes.addressof(self._names)
+        ctrl0 = ctypes.addressof(self._ctrl)
+        for i in range(batch):
+            _MSGHDR.pack_into(
+                self._msgs,
+                i * _MMSGHDR_SIZE,
+                names0 + i * SOCKADDR_LL_SIZE,
+                SOCKADDR_LL_SIZE,
+                iov0 + 16 * i,
+                1,
+                ctrl0 + i * _CTRL_SIZE,
+                _CTRL_SIZE,
+                0,
+            )
+        self._template = bytes(self._msgs)
+        self._msgs_addr = ctypes.addressof(self._msgs)
+        self._iov_view = memoryview(self._iov).cast("B")
+        self._msgs_view = memoryview(self._msgs).cast("B")
+        self._names_view = memoryview(self._names).cast("B")
+        self._ctrl_view = memoryview(self._ctrl).cast("B")
+        self._iov_struct: dict[int, struct.Struct] = {}
+        self._iov_vals = [0] * (2 * batch)
+        self.snaplen = [0] * batch
+        self.wirelen = [0] * batch
+        self.ts_ns = [0] * batch
+        self.pkttype = [0] * batch
+        self.vlan_tci = [0] * batch
+        self.vlan_tpid = [0] * batch
+        self.status = [0] * batch
+        self.count = 0
+
+    def recv_batch(
+        self, addrs: Sequence[int], lengths: Sequence[int] | int, timeout: float | None = None
+    ) -> int:
+        """Receive up to len(addrs) packets into the buffers; 0 when none came within timeout.
+
+        lengths is one size for every buffer or one per buffer. With vlan=True each buffer
+        keeps 4 bytes free to re-insert a stripped 802.1Q tag. Waits (poll) up to timeout
+        seconds (None: forever) for the first packet, then takes what is queued.
+        """
+        count = len(addrs)
+        if not 1 <= count <= self.batch:
+            raise LiveCaptureError(errno.EINVAL, f"need 1..{self.batch} buffers, got {count}")
+        spare = VLAN_HLEN if self.vlan else 0
+        vals = self._iov_vals
+        vals[0 : 2 * count : 2] = addrs
+        if isinstance(lengths, int):
+            if lengths <= spare:
+                raise LiveCaptureError(errno.ENOBUFS, f"buffer length {lengths} is too small")
+            vals[1 : 2 * count : 2] = [lengths - spare] * count
+        else:
+            if len(lengths) != count:
+                raise LiveCaptureError(errno.EINVAL, "addrs and lengths differ in length")
+            if min(lengths) <= spare:
+                raise LiveCaptureError(errno.ENOBUFS, f"buffer length {min(lengths)} too small")
+            vals[1 : 2 * count : 2] = [n - spare for n in lengths] if spare else lengths
+        st = self._iov_struct.get(count)
+        if st is None:
+            st = self._iov_struct[count] = struct.Struct(f"={2 * count}Q")
+        st.pack_into(self._iov_view, 0, *vals[: 2 * count])
+        _memmove(self._msgs_addr, self._template, _MMSGHDR_SIZE * count)
+
+        if not self.sock.wait_readable(timeout):
+            self.count = 0
+            return 0
+        while True:
+            n = _recvmmsg(self._fd, self._msgs_addr, count, MSG_DONTWAIT, None)
+            if n >= 0:
+                break
+            err = ctypes.get_errno()
+            if err == errno.EINTR:
+                continue
+            if err in (errno.EAGAIN, errno.EWOULDBLOCK):
+                n = 0
+                break
+            msg = os.strerror(err)
+            raise LiveCaptureError(err, f"recvmmsg on {self.sock.ifname!r}: {msg}")
+        self._parse(n, addrs)
+        self.count = n
+        return n
+
+    def _parse(self, n: int, addrs: Sequence[int]) -> None:
+        msgs, ctrl, names = self._msgs_view, self._ctrl_view, self._names_view
+        msg_len = _MSG_LEN.unpack_from
+        cmsg = _CMSGHDR.unpack_from
+        aux = TPACKET_AUXDATA.unpack_from
+        tspec = TIMESPEC.unpack_from
+        controllen = _CONTROLLEN.unpack_from
+        for i in range(n):
+            size = msg_len(msgs, i * _MMSGHDR_SIZE + _MSG_LEN_OFF)[0]
+            base = i * _CTRL_SIZE
+            used = controllen(msgs, i * _MMSGHDR_SIZE + _CONTROLLEN_OFF)[0]
+            off = 0
+            ts = status = wire = tci = tpid = 0
+            while off + _CMSGHDR.size <= used:
+                clen, level, kind = cmsg(ctrl, base + off)
+                if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                    status, wire, _s, _m, _n, tci, tpid = aux(ctrl, base + off + _CMSGHDR.size)
+                elif level == SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+                    sec, nsec = tspec(ctrl, base + off + _CMSGHDR.size)
+                    ts = sec * 1_000_000_000 + nsec
+                if clen < _CMSGHDR.size:
+                    break
+                off += (clen + _CMSG_ALIGN - 1) & ~(_CMSG_ALIGN - 1)
+            if status & TP_STATUS_VLAN_VALID or tci:
+                tci, tpid = vlan_of(status, tci, tpid)
+                wire += VLAN_HLEN
+                if self.vlan and size >= 12:
+                    a = addrs[i]
+                    _memmove(a + 16, a + 12, size - 12)
+                    _memmove(a + 12, VLAN_TAG.pack(tpid, tci), VLAN_HLEN)
+                    size += VLAN_HLEN
+            else:
+                tci = tpid = 0
+            self.snaplen[i] = size
+            self.wirelen[i] = wire
+            self.ts_ns[i] = ts
+            self.pkttype[i] = names[i * SOCKADDR_LL_SIZE + SOCKADDR_LL_PKTTYPE_OFF]
+            self.vlan_tci[i] = tci
+            self.vlan_tpid[i] = tpid
+            self.status[i] = status
+
+    def meta(self, i: int) -> PacketMeta:
+        """The metadata of slot i of the last batch as a PacketMeta."""
+        if not 0 <= i < self.count:
+            raise IndexError(f"slot {i} is outside the last batch of {self.count}")
+        return PacketMeta(
+            self.snaplen[i],
+            self.wirelen[i],
+            self.ts_ns[i],
+            self.pkttype[i],
+            self.vlan_tci[i],
+            self.vlan_tpid[i],
+            self.status[i],
+        )
