@@ -16,6 +16,11 @@ memory budget allows; past the budget an allocation returns None and is counted,
 GFP_ATOMIC allocation fails. A small reserve of order-0 pages, mapped on first need outside
 the budget, serves callers that may use emergency reserves; those pages are pfmemalloc.
 
+The free lists, the mem_map writes and the arena list are guarded by one lock (the kernel's
+``zone->lock``): a page's last reference may be dropped on any thread, so __free_pages can
+run on a consumer thread while the producer's cache refills. Only block allocation and
+release take the lock; per-fragment work never does.
+
 Reference counts live on the head page (``Page.ref``). They are changed only by
 read-modify-write sequences that contain no call, no loop and no function entry, the only
 places where CPython's GIL can pass to another thread, so each update is atomic with respect
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import threading
 from collections.abc import Iterator
 
 from ..stats import Snapshot
@@ -121,8 +127,10 @@ class PageAllocator:
         self.budget = budget - budget % page_size
         self.arena_size = max(self.max_block, arena_size - arena_size % self.max_block)
         self.reserve_pages = reserve_pages
-        #: mem_map: page frame number -> head Page of the block holding that frame.
-        self._memmap: dict[int, Page] = {}
+        #: mem_map: page frame number (addr >> page_shift) -> head Page of the block holding
+        #: that frame. Layers above may read it directly on hot paths (virt_to_head_page).
+        self.mem_map: dict[int, Page] = {}
+        self._memmap = self.mem_map
         self._free: list[dict[int, Arena]] = [{} for _ in range(max_order + 1)]
         self._reserve_free: list[int] = []
         self._reserve_arena: Arena | None = None
@@ -140,6 +148,8 @@ class PageAllocator:
         self.refcount_ops = 0
         self.frag_frees = 0
         self._netdev_cache = None
+        #: zone->lock: guards the free lists, the reserve, the mem_map writes and the arenas.
+        self._lock = threading.Lock()
 
     # ----------------------------------------------------------------- arenas and blocks
     def _map_arena(self) -> bool:
@@ -205,16 +215,17 @@ class PageAllocator:
         """
         if not 0 <= order <= self.max_order:
             raise ValueError(f"order {order} is outside 0..{self.max_order}")
-        block = self._take_block(order)
-        if block is None and self._map_arena():
+        with self._lock:
             block = self._take_block(order)
-        if block is None:
-            self.alloc_fail[order] += 1
-            if memalloc and order == 0:
-                return self._alloc_reserve()
-            return None
-        self.pages_alloc[order] += 1
-        return self._install(block[0], order, block[1], False)
+            if block is None and self._map_arena():
+                block = self._take_block(order)
+            if block is None:
+                self.alloc_fail[order] += 1
+                if memalloc and order == 0:
+                    return self._alloc_reserve()
+                return None
+            self.pages_alloc[order] += 1
+            return self._install(block[0], order, block[1], False)
 
     def _alloc_reserve(self) -> Page | None:
         if self._reserve_arena is None and self.reserve_pages:
@@ -234,12 +245,13 @@ class PageAllocator:
 
     def _free_page(self, page: Page) -> None:
         """__free_pages(): the refcount reached zero; the block goes back to its free list."""
-        del self._live[page.addr]
-        self.pages_freed[page.order] += 1
-        if page.arena.reserve:
-            self._reserve_free.append(page.addr)
-        else:
-            self._give_block(page.addr, page.order, page.arena)
+        with self._lock:
+            del self._live[page.addr]
+            self.pages_freed[page.order] += 1
+            if page.arena.reserve:
+                self._reserve_free.append(page.addr)
+            else:
+                self._give_block(page.addr, page.order, page.arena)
 
     # ------------------------------------------------------------------- references
     def page_of(self, addr: int) -> Page:
@@ -393,16 +405,21 @@ class PageAllocator:
         if self._netdev_cache is None:
             from .percpu import NetdevFragCache
 
-            self._netdev_cache = NetdevFragCache(self)
+            with self._lock:  # two first users must not each install a cache
+                if self._netdev_cache is None:
+                    self._netdev_cache = NetdevFragCache(self)
         return self._netdev_cache
 
     def close(self) -> None:
         """Unmap every arena. Only valid when no page is in use."""
-        if self._live:
-            raise BadPageError(f"close() with {len(self._live)} compound pages still in use")
-        for arena in self.arenas + ([self._reserve_arena] if self._reserve_arena else []):
-            arena.close()
-        self.arenas.clear()
-        self._reserve_arena = None
-        self._free = [{} for _ in range(self.max_order + 1)]
-        self._memmap.clear()
+        with self._lock:
+            if self._live:
+                raise BadPageError(f"close() with {len(self._live)} compound pages still in use")
+            for arena in self.arenas + ([self._reserve_arena] if self._reserve_arena else []):
+                arena.close()
+            self.arenas.clear()
+            self._reserve_arena = None
+            self._reserve_free = []
+            self._free = [{} for _ in range(self.max_order + 1)]
+            self._memmap.clear()
+            self._mapped_usable = 0  # the budget counts what is mapped now, not ever
