@@ -5,6 +5,13 @@ raises the page's refcount by PAGE_FRAG_CACHE_MAX_SIZE once at refill and keeps 
 amount plus one as ``pagecnt_bias``; each fragment only decrements the bias, so handing out
 a fragment touches no refcount. Fragments outstanding = page refcount - pagecnt_bias.
 
+Sizes follow the allocator's page size the way the kernel's follow PAGE_SIZE: the cache
+refills with the smallest compound page of at least PAGE_FRAG_CACHE_MAX_SIZE (32 KiB, or one
+page when pages are larger), capped at the allocator's ``max_order``, and its bias is that
+size plus one, so even 1-byte fragments can never use up the bias of a page. ``align`` must
+be a power of two no larger than one page: a fallback page is only page-aligned, so a larger
+alignment could not be honoured after an order-0 refill.
+
 When a request does not fit, the slow path drops the cache's remaining bias
 (page_ref_sub_and_test). If fragments are still out the cache forgets the page (their last
 page_frag_free frees it); if none are and the page is pfmemalloc it is freed; otherwise it
@@ -22,12 +29,27 @@ from ..stats import Snapshot
 from .allocator import Page, PageAllocator
 from .constants import PAGE_FRAG_CACHE_MAX_SIZE
 
+#: pagecnt_bias after a refill with the default 4 KiB pages (PAGE_FRAG_CACHE_MAX_SIZE + 1).
 BIAS = PAGE_FRAG_CACHE_MAX_SIZE + 1
 
 
-def _check_align(align: int) -> None:
-    if align < 1 or align & (align - 1):
-        raise ValueError(f"align {align} must be a power of two >= 1")
+def frag_cache_geometry(pa: PageAllocator) -> tuple[int, int]:
+    """(refill order, PAGE_FRAG_CACHE_MAX_SIZE) for caches on ``pa``.
+
+    The kernel's max size is 32 KiB rounded up to a whole page and its refill order is
+    get_order() of that. An allocator built with a larger ``max_order`` must not hand the
+    cache bigger pages than the bias was sized for.
+    """
+    max_size = max(PAGE_FRAG_CACHE_MAX_SIZE, pa.page_size)
+    order = (max_size // pa.page_size - 1).bit_length()
+    return min(order, pa.max_order), max_size
+
+
+def _check_align(align: int, page_size: int) -> None:
+    if align < 1 or align & (align - 1) or align > page_size:
+        raise ValueError(
+            f"align {align} must be a power of two between 1 and the page size {page_size}"
+        )
 
 
 class PageFragCache:
@@ -59,6 +81,10 @@ class PageFragCache:
         "_carved_done",
         "_align_waste",
         "refcount_ops",
+        "_aligns",
+        "_refill_order",
+        "_max_size",
+        "_full_bias",
     )
 
     def __new__(cls, pa: PageAllocator, naive: bool = False, **kwargs: object) -> PageFragCache:
@@ -86,6 +112,11 @@ class PageFragCache:
         self._carved_done = 0
         self._align_waste = 0
         self.refcount_ops = 0
+        self._refill_order, self._max_size = frag_cache_geometry(pa)
+        #: pagecnt_bias right after a refill or a reuse in place.
+        self._full_bias = self._max_size + 1
+        #: The alignments alloc() accepts: one set lookup on the fast path checks them all.
+        self._aligns = frozenset(1 << i for i in range(pa.page_shift + 1))
 
     @property
     def naive(self) -> bool:
@@ -96,8 +127,8 @@ class PageFragCache:
         """page_frag_alloc(_align)(): the address of ``fragsz`` fresh bytes, or None."""
         offset = self._offset
         if align is not None:
-            if align < 1 or align & (align - 1):
-                _check_align(align)
+            if align not in self._aligns:
+                _check_align(align, self.pa.page_size)
             aligned = (offset + align - 1) & -align
             end = aligned + fragsz
             if end > self._size or fragsz < 1:
@@ -135,6 +166,7 @@ class PageFragCache:
             if page is None:
                 self.page = None
                 self._size = 0
+                self.pfmemalloc = False
         if page is None and not self._refill():
             self.nr_fail += 1
             return None
@@ -154,16 +186,16 @@ class PageFragCache:
         """Nothing is left on the page: carve it again from offset 0."""
         self.nr_reuse += 1
         self.refcount_ops += 1
-        self.pa.set_page_count(page, BIAS)
-        self._bias = BIAS
+        self.pa.set_page_count(page, self._full_bias)
+        self._bias = self._full_bias
         self._offset = 0
 
     def _refill(self) -> bool:
         """__page_frag_cache_refill(): max order without reclaim, then order 0."""
         pa = self.pa
         page = None
-        if pa.max_order > 0:
-            page = pa.alloc_pages(pa.max_order)
+        if self._refill_order > 0:
+            page = pa.alloc_pages(self._refill_order)
             if page is None:
                 self.nr_fallback += 1
         if page is None:
@@ -176,8 +208,8 @@ class PageFragCache:
 
     def _take(self, page: Page) -> None:
         self.refcount_ops += 1
-        self.pa.page_ref_add(page, PAGE_FRAG_CACHE_MAX_SIZE)
-        self._bias = BIAS
+        self.pa.page_ref_add(page, self._max_size)
+        self._bias = self._full_bias
         self.page = page
         self._va = page.addr
         self._size = page.size
@@ -189,7 +221,7 @@ class PageFragCache:
         self._carved_done += self._offset
 
     def _frags_on_page(self) -> int:
-        return BIAS - self._bias if self.page is not None else 0
+        return self._full_bias - self._bias if self.page is not None else 0
 
     # ------------------------------------------------------------------ drain & stats
     def drain(self) -> None:
@@ -202,6 +234,7 @@ class PageFragCache:
         self.pa.drain(page, self._bias)
         self.page = None
         self._size = self._offset = self._bias = 0
+        self.pfmemalloc = False
 
     @property
     def pagecnt_bias(self) -> int:
@@ -258,7 +291,7 @@ class NaivePageFragCache(PageFragCache):
         """page_frag_alloc() without the bias: get_page for every fragment."""
         offset = self._offset
         if align is not None:
-            _check_align(align)
+            _check_align(align, self.pa.page_size)
             aligned = (offset + align - 1) & -align
         else:
             aligned = offset
@@ -314,6 +347,7 @@ class NaivePageFragCache(PageFragCache):
         self.pa.drain(page, 1)
         self.page = None
         self._size = self._offset = self._bias = 0
+        self.pfmemalloc = False
 
     def stats(self) -> Snapshot:
         snap = super().stats()
