@@ -1,0 +1,1 @@
+"""Subcommands of the `fragpool` command, one module each (see fragpool.cli)."""

@@ -1,0 +1,177 @@
+"""skb constructors of net/core/skbuff.c: build_skb, netdev_alloc_skb, napi_alloc_skb, ...
+
+Every constructor returns None when memory cannot be had (the kernel's NULL), counted by
+the allocator or cache that failed.
+"""
+
+from __future__ import annotations
+
+from ..mm import NapiContext, PageAllocator, current_napi, default_allocator
+from ..stats import Snapshot
+from .constants import (
+    NET_IP_ALIGN,
+    NET_SKB_PAD,
+    SHINFO_SIZE,
+    SKB_FRAG_HEAD_LIMIT,
+    SKB_HEAD_ALIGN,
+    SKB_SMALL_HEAD_LIMIT,
+    SKB_TRUESIZE,
+)
+from .head_cache import SkbHeadCache, napi_skb_cache, skbuff_head_cache
+from .heap import heap_heads
+from .skbuff import SkBuff, alloc_heap_skb
+
+
+class _Counts:
+    frag_heads = 0
+    heap_heads = 0
+    alloc_fail = 0
+
+
+counts = _Counts()
+
+
+def _around(
+    pa: PageAllocator, cache: SkbHeadCache, data: int, frag_size: int, pfmemalloc: bool | None
+) -> SkBuff:
+    """__build_skb_around(): the shared info takes the end of the buffer."""
+    page = pa.mem_map.get(data >> pa.page_shift)
+    size = frag_size - SHINFO_SIZE
+    if page is None or page.ref <= 0 or size < 0 or data + frag_size > page.addr + page.size:
+        _bad_buffer(pa, data, frag_size)
+    free = cache.free
+    skb = free.pop() if free else cache.get()
+    arena = page.arena
+    # __build_skb_around inlined: this is the per-packet path of every frag-head skb.
+    skb.pa = skb.head_mem = pa
+    skb.head = skb.data = skb.tail = data
+    skb.end = data + size
+    skb.len = skb.data_len = 0
+    skb.truesize = size + _TRUESIZE_OVERHEAD
+    skb.head_frag = True
+    skb.pfmemalloc = page.pfmemalloc if pfmemalloc is None else pfmemalloc
+    skb.cloned = False
+    skb.tstamp = skb.wire_len = skb.ifindex = skb.linktype = 0
+    skb.protocol = skb.pkt_type = skb.hash = skb.mark = skb.vlan_tci = 0
+    skb._mv = arena.view
+    skb._mbase = arena.raw_addr
+    skb._live = True
+    return skb
+
+
+def _bad_buffer(pa: PageAllocator, data: int, frag_size: int) -> None:
+    page = pa.page_of(data)  # raises for an address outside the pool or in a free block
+    raise ValueError(
+        f"build_skb: a {frag_size}-byte buffer at {data:#x} does not fit its page "
+        f"({page.addr:#x}+{page.size}) with {SHINFO_SIZE} bytes of shared info"
+    )
+
+
+_TRUESIZE_OVERHEAD = SKB_TRUESIZE(0)
+
+
+def build_skb(data: int, frag_size: int, *, allocator: PageAllocator | None = None) -> SkBuff:
+    """build_skb(): an skb around a page fragment of ``frag_size`` bytes that the caller owns.
+
+    The fragment's reference becomes the skb's head reference; pfmemalloc comes from the page.
+    """
+    return _around(allocator or default_allocator(), skbuff_head_cache, data, frag_size, None)
+
+
+def napi_build_skb(data: int, frag_size: int, ctx: NapiContext | None = None) -> SkBuff:
+    """napi_build_skb(): build_skb with the head taken from the NAPI skb cache."""
+    ctx = ctx or current_napi()
+    ctx.check()
+    return _around(ctx.pa, napi_skb_cache(ctx), data, frag_size, None)
+
+
+def _heap_head(pa: PageAllocator, length: int, cache: SkbHeadCache) -> SkBuff:
+    counts.heap_heads += 1
+    return alloc_heap_skb(pa, length, home=cache)
+
+
+def netdev_alloc_skb(length: int, *, allocator: PageAllocator | None = None) -> SkBuff | None:
+    """__netdev_alloc_skb(): ``length`` bytes of room after NET_SKB_PAD of headroom.
+
+    Heads too small or too large for a page fragment come from the heap (kmalloc) as the
+    kernel does; the rest are fragments of the allocator's netdev cache.
+    """
+    pa = allocator or default_allocator()
+    size = length + NET_SKB_PAD
+    if size <= SKB_SMALL_HEAD_LIMIT or size > SKB_FRAG_HEAD_LIMIT:
+        skb = _heap_head(pa, size, skbuff_head_cache)
+    else:
+        size = SKB_HEAD_ALIGN(size)
+        netdev = pa.netdev_frag_cache()
+        data = netdev.alloc(size)
+        if data is None:
+            counts.alloc_fail += 1
+            return None
+        counts.frag_heads += 1
+        skb = _around(pa, skbuff_head_cache, data, size, netdev.cache.pfmemalloc)
+    skb.reserve(NET_SKB_PAD)
+    return skb
+
+
+def napi_alloc_skb(length: int, ctx: NapiContext | None = None) -> SkBuff | None:
+    """napi_alloc_skb(): like netdev_alloc_skb, with NET_IP_ALIGN more headroom and the
+    calling NAPI context's frag cache and skb head cache (no lock)."""
+    ctx = ctx or current_napi()
+    ctx.check()
+    pa = ctx.pa
+    cache = napi_skb_cache(ctx)
+    size = length + NET_SKB_PAD + NET_IP_ALIGN
+    if size <= SKB_SMALL_HEAD_LIMIT or size > SKB_FRAG_HEAD_LIMIT:
+        skb = _heap_head(pa, size, cache)
+    else:
+        size = SKB_HEAD_ALIGN(size)
+        frag_cache = ctx.frag_cache
+        data = frag_cache.alloc(size)
+        if data is None:
+            counts.alloc_fail += 1
+            return None
+        counts.frag_heads += 1
+        skb = _around(pa, cache, data, size, frag_cache.pfmemalloc)
+    skb.reserve(NET_SKB_PAD + NET_IP_ALIGN)
+    return skb
+
+
+def alloc_skb(size: int, *, allocator: PageAllocator | None = None) -> SkBuff:
+    """alloc_skb(): an skb with a heap head of ``size`` usable bytes and no headroom."""
+    return _heap_head(allocator or default_allocator(), size, skbuff_head_cache)
+
+
+def napi_consume_skb(skb: SkBuff, budget: int = 1, ctx: NapiContext | None = None) -> None:
+    """napi_consume_skb(): release the data; the object goes to the NAPI cache.
+
+    ``budget == 0`` means the caller is not in NAPI (netpoll): a plain free.
+    """
+    if not budget:
+        skb.free()
+        return
+    ctx = ctx or current_napi()
+    ctx.check()
+    skb.release()
+    napi_skb_cache(ctx).put(skb)
+
+
+def stats() -> Snapshot:
+    """How skb heads were allocated, and the slab's object cache."""
+    snap = Snapshot(
+        frag_heads=counts.frag_heads, heap_heads=counts.heap_heads, alloc_fail=counts.alloc_fail
+    )
+    snap.update(heap_heads.stats())
+    snap["skbuff_head_cache"] = skbuff_head_cache.stats()
+    return snap
+
+
+__all__ = [
+    "SKB_TRUESIZE",
+    "alloc_skb",
+    "build_skb",
+    "napi_alloc_skb",
+    "napi_build_skb",
+    "napi_consume_skb",
+    "netdev_alloc_skb",
+    "stats",
+]

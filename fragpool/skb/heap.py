@@ -1,0 +1,56 @@
+"""Heap-backed skb heads: what __alloc_skb gets from kmalloc when a frag head does not fit.
+
+A head that is too small or too large for the page-fragment path lives in its own ctypes
+buffer, so it still has a real address and the skb code treats every head alike. The
+buffer is kept alive here until the skb releases its head.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from ..stats import Snapshot
+
+
+class HeapHeads:
+    """kmalloc for skb heads: ``alloc(size)`` gives an address; ``frag_free`` releases it."""
+
+    __slots__ = ("_bufs", "nr_alloc", "nr_free", "bytes_alloc")
+
+    def __init__(self) -> None:
+        self._bufs: dict[int, ctypes.Array] = {}
+        self.nr_alloc = 0
+        self.nr_free = 0
+        self.bytes_alloc = 0
+
+    def alloc(self, size: int) -> tuple[int, memoryview]:
+        """A zeroed buffer of ``size`` bytes: its address and a view of all of it."""
+        buf = (ctypes.c_char * size)()
+        addr = ctypes.addressof(buf)
+        self._bufs[addr] = buf
+        self.nr_alloc += 1
+        self.bytes_alloc += size
+        return addr, memoryview(buf).cast("B")
+
+    def frag_free(self, addr: int) -> None:
+        """kfree() of a head."""
+        try:
+            del self._bufs[addr]
+        except KeyError:
+            raise ValueError(f"kfree({addr:#x}): not a live heap head (double free?)") from None
+        self.nr_free += 1
+
+    def in_use(self) -> int:
+        return len(self._bufs)
+
+    def stats(self) -> Snapshot:
+        return Snapshot(
+            heap_heads_alloc=self.nr_alloc,
+            heap_heads_free=self.nr_free,
+            heap_heads_in_use=len(self._bufs),
+            heap_bytes_alloc=self.bytes_alloc,
+        )
+
+
+#: The process-wide kmalloc stand-in for skb heads.
+heap_heads = HeapHeads()

@@ -1,0 +1,560 @@
+"""SkBuff: struct sk_buff with its head, shared info and page frags.
+
+Addresses are plain integers, as in the kernel: ``head <= data <= tail <= end`` point into
+the head buffer, and each frag is ``(addr, size)`` where ``addr`` is a fragment address that
+holds one reference on its compound page. Bytes are reached through memoryviews made on
+demand; nothing is copied unless asked for.
+
+Ownership. The head buffer belongs to ``head_mem``: the PageAllocator for a page-fragment
+head (freed with page_frag_free), the heap for a kmalloc-style head, or another owner with
+the same ``frag_free(addr)`` method (a capture ring). An skb that was never cloned owns its
+data outright; ``clone()`` moves the data into a :class:`SharedInfo` whose ``dataref``
+counts the skbs that share it, and the data is released by the last of them
+(skb_release_data).
+
+SkBuff objects are recycled through head caches (see head_cache.py), so an skb that was
+freed may reappear as a new packet: keep no reference to a freed skb.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .constants import (
+    MAX_SKB_FRAGS,
+    SHINFO_SIZE,
+    SKB_TRUESIZE,
+)
+from .heap import heap_heads
+
+if TYPE_CHECKING:
+    from ..mm import PageAllocator
+
+
+class SkbError(Exception):
+    """Base of the skb layer's errors."""
+
+
+class SkbBoundsError(SkbError, ValueError):
+    """An operation would move data, tail or a read past the buffer (skb_over/under_panic)."""
+
+
+class SkbStateError(SkbError, RuntimeError):
+    """An skb used in a state that forbids it: freed twice, used after free, shared data."""
+
+
+class _Limits:
+    max_frags = MAX_SKB_FRAGS
+
+
+limits = _Limits()
+
+
+def set_max_skb_frags(n: int) -> None:
+    """CONFIG_MAX_SKB_FRAGS: frags an skb may hold (17..45, default 17)."""
+    if not 17 <= n <= 45:
+        raise ValueError(f"MAX_SKB_FRAGS {n} must be between 17 and 45")
+    limits.max_frags = n
+
+
+class SharedInfo:
+    """The part of skb_shared_info that clones share: dataref, the frags and the head."""
+
+    __slots__ = ("dataref", "frags", "head", "head_mem", "pa")
+
+    def __init__(self, skb: SkBuff, dataref: int) -> None:
+        self.dataref = dataref
+        self.frags = skb.frags
+        self.head = skb.head
+        self.head_mem = skb.head_mem
+        self.pa = skb.pa
+
+
+def _put_frags(pa: Any, frags: list) -> None:
+    """Put every frag's page reference and forget the frags."""
+    ff = pa.frag_free
+    for addr, _size in frags:
+        ff(addr)
+    frags.clear()
+
+
+def _release(pa: Any, head_mem: Any, head: int, frags: list) -> None:
+    """skb_release_data's last part: put every frag's page, then free the head."""
+    if frags:
+        _put_frags(pa, frags)
+    head_mem.frag_free(head)
+
+
+class SkBuff:
+    """struct sk_buff: geometry, lengths, truesize, flags, metadata and page frags."""
+
+    __slots__ = (
+        "pa",
+        "head_mem",
+        "head",
+        "data",
+        "tail",
+        "end",
+        "len",
+        "data_len",
+        "truesize",
+        "head_frag",
+        "pfmemalloc",
+        "cloned",
+        "tstamp",
+        "wire_len",
+        "ifindex",
+        "linktype",
+        "protocol",
+        "pkt_type",
+        "hash",
+        "mark",
+        "vlan_tci",
+        "frags",
+        "_shared",
+        "_mv",
+        "_mbase",
+        "_live",
+        "_home",
+    )
+
+    def __init__(self) -> None:
+        self._live = False
+        self.frags: list[tuple[int, int]] = []
+        self._shared: SharedInfo | None = None
+        self._mv: memoryview | None = None
+        self._home = None
+
+    # --------------------------------------------------------------- construction
+    def _init(
+        self,
+        pa: PageAllocator,
+        head_mem: Any,
+        head: int,
+        size: int,
+        mv: memoryview,
+        mbase: int,
+        truesize: int,
+        head_frag: bool,
+        pfmemalloc: bool,
+    ) -> SkBuff:
+        """__build_skb_around(): an empty skb over ``size`` usable bytes at ``head``."""
+        self.pa = pa
+        self.head_mem = head_mem
+        self.head = self.data = self.tail = head
+        self.end = head + size
+        self.len = self.data_len = 0
+        self.truesize = truesize
+        self.head_frag = head_frag
+        self.pfmemalloc = pfmemalloc
+        self.cloned = False
+        self.tstamp = self.wire_len = self.ifindex = self.linktype = 0
+        self.protocol = self.pkt_type = self.hash = self.mark = self.vlan_tci = 0
+        self._mv = mv
+        self._mbase = mbase
+        self._live = True
+        return self
+
+    def init_rx(
+        self,
+        pa: PageAllocator,
+        head_mem: Any,
+        addr: int,
+        length: int,
+        truesize: int,
+        mv: memoryview,
+        mbase: int,
+        pfmemalloc: bool,
+    ) -> SkBuff:
+        """An skb whose head is exactly ``length`` received bytes at ``addr`` (no tailroom).
+
+        For multi-packet receive buffers (a capture-file chunk, a TPACKET_V3 block): the
+        packet stays where the device put it and the skb takes one reference on the buffer,
+        released through ``head_mem.frag_free(addr)``.
+        """
+        self.pa = pa
+        self.head_mem = head_mem
+        self.head = self.data = addr
+        self.tail = self.end = addr + length
+        self.len = length
+        self.data_len = 0
+        self.truesize = truesize
+        self.head_frag = True
+        self.pfmemalloc = pfmemalloc
+        self.cloned = False
+        self.tstamp = self.wire_len = self.ifindex = self.linktype = 0
+        self.protocol = self.pkt_type = self.hash = self.mark = self.vlan_tci = 0
+        self._mv = mv
+        self._mbase = mbase
+        self._live = True
+        return self
+
+    # --------------------------------------------------------------- free
+    def free(self) -> None:
+        """kfree_skb(): drop this skb; the data goes when its last holder frees it."""
+        if not self._live:
+            raise SkbStateError(f"skb {id(self):#x} freed twice (or used after free)")
+        self._live = False
+        if self._shared is None:
+            frags = self.frags
+            if frags:
+                _put_frags(self.pa, frags)
+            self.head_mem.frag_free(self.head)
+        else:
+            self._drop_data()
+        self._mv = None
+        home = self._home
+        if home is not None:
+            cached = home.free
+            if len(cached) < home.size:
+                cached.append(self)
+            else:
+                home.put(self)
+
+    def release(self) -> None:
+        """skb_release_all(): drop the data but keep the object (the caller recycles it)."""
+        if not self._live:
+            raise SkbStateError(f"skb {id(self):#x} freed twice (or used after free)")
+        self._live = False
+        self._drop_data()
+        self._mv = None
+
+    consume = free  # consume_skb(): the same release, for a packet that was used well
+
+    @property
+    def is_live(self) -> bool:
+        return self._live
+
+    # --------------------------------------------------------------- geometry
+    def _check(self) -> None:
+        if not self._live:
+            raise SkbStateError(f"skb {id(self):#x} used after free")
+
+    def headroom(self) -> int:
+        """skb_headroom(): bytes between head and data."""
+        return self.data - self.head
+
+    def tailroom(self) -> int:
+        """skb_tailroom(): bytes between tail and end (0 for a nonlinear skb)."""
+        return 0 if self.data_len else self.end - self.tail
+
+    @property
+    def headlen(self) -> int:
+        """skb_headlen(): bytes in the linear part."""
+        return self.len - self.data_len
+
+    @property
+    def nr_frags(self) -> int:
+        return len(self.frags)
+
+    def is_nonlinear(self) -> bool:
+        return self.data_len != 0
+
+    def put(self, n: int) -> memoryview:
+        """skb_put(): extend the tail by ``n`` bytes; a writable view of them."""
+        self._check()
+        tail = self.tail
+        if self.data_len:
+            raise SkbStateError("skb_put on a nonlinear skb (its tail is in the frags)")
+        if n < 0 or tail + n > self.end:
+            raise SkbBoundsError(
+                f"skb_put: over by {tail + n - self.end} bytes (put {n}, len {self.len}, "
+                f"tailroom {self.end - tail})"
+            )
+        self.tail = tail + n
+        self.len += n
+        start = tail - self._mbase
+        return self._mv[start : start + n]
+
+    def push(self, n: int) -> memoryview:
+        """skb_push(): extend the data in front by ``n`` bytes; a writable view of them."""
+        self._check()
+        data = self.data - n
+        if n < 0 or data < self.head:
+            raise SkbBoundsError(
+                f"skb_push: under by {self.head - data} bytes (push {n}, headroom "
+                f"{self.data - self.head})"
+            )
+        self.data = data
+        self.len += n
+        start = data - self._mbase
+        return self._mv[start : start + n]
+
+    def pull(self, n: int) -> None:
+        """skb_pull(): remove ``n`` bytes from the front of the linear part."""
+        self._check()
+        if n < 0 or n > self.len - self.data_len:
+            raise SkbBoundsError(
+                f"skb_pull: {n} bytes past the linear part ({self.len - self.data_len} bytes)"
+            )
+        self.data += n
+        self.len -= n
+
+    def reserve(self, n: int) -> None:
+        """skb_reserve(): make headroom on an empty skb by moving data and tail."""
+        self._check()
+        if self.len:
+            raise SkbStateError(f"skb_reserve on an skb holding {self.len} bytes")
+        if n < 0 or self.tail + n > self.end:
+            raise SkbBoundsError(
+                f"skb_reserve: {n} bytes past the end (tailroom {self.end - self.tail})"
+            )
+        self.data += n
+        self.tail += n
+
+    def trim(self, length: int) -> None:
+        """skb_trim() / pskb_trim(): cut the packet to ``length`` bytes, dropping frags past it."""
+        self._check()
+        if length < 0:
+            raise SkbBoundsError(f"skb_trim to negative length {length}")
+        if length >= self.len:
+            return
+        headlen = self.len - self.data_len
+        if length <= headlen:
+            self._unshare_frags_for_trim()
+            for addr, _size in self.frags:
+                self.pa.frag_free(addr)
+            self.frags.clear()
+            self.tail = self.data + length
+            self.data_len = 0
+        else:
+            self._unshare_frags_for_trim()
+            keep, offset, frags = [], headlen, self.frags
+            for addr, size in frags:
+                if offset >= length:
+                    self.pa.frag_free(addr)
+                    continue
+                use = min(size, length - offset)
+                keep.append((addr, use))
+                offset += size
+            frags[:] = keep
+            self.data_len = length - headlen
+        self.len = length
+
+    def _unshare_frags_for_trim(self) -> None:
+        if self._shared is not None and self.frags:
+            raise SkbStateError("pskb_trim on a cloned skb with frags: copy it first")
+
+    # --------------------------------------------------------------- frags
+    def add_rx_frag(self, addr: int, size: int, truesize: int) -> None:
+        """skb_add_rx_frag(): append a frag; ``addr`` holds one page reference, now the skb's."""
+        self._check()
+        frags = self.frags
+        if self._shared is not None:
+            raise SkbStateError("skb_add_rx_frag on a cloned skb (its frags are shared)")
+        if len(frags) >= limits.max_frags:
+            raise SkbBoundsError(f"skb already holds MAX_SKB_FRAGS={limits.max_frags} frags")
+        if size < 0:
+            raise SkbBoundsError(f"frag size {size} is negative")
+        page = self.pa.page_of(addr)
+        if addr + size > page.addr + page.size:
+            raise SkbBoundsError(
+                f"frag {addr:#x}+{size} runs past its compound page {page.addr:#x}+{page.size}"
+            )
+        frags.append((addr, size))
+        self.len += size
+        self.data_len += size
+        self.truesize += truesize
+        if page.pfmemalloc:
+            self.pfmemalloc = True
+
+    def coalesce_rx_frag(self, i: int, size: int, truesize: int) -> None:
+        """skb_coalesce_rx_frag(): grow frag ``i`` by ``size`` bytes of the same page.
+
+        The caller's extra fragment reference is dropped: the frag already holds one.
+        """
+        self._check()
+        addr, old = self.frags[i]
+        page = self.pa.page_of(addr)
+        if addr + old + size > page.addr + page.size:
+            raise SkbBoundsError(f"coalesced frag {i} would run past its compound page")
+        self.frags[i] = (addr, old + size)
+        self.len += size
+        self.data_len += size
+        self.truesize += truesize
+
+    def frag(self, i: int) -> tuple[Any, int, int]:
+        """frags[i] as the kernel spells it: (page, offset in the page, size)."""
+        addr, size = self.frags[i]
+        page = self.pa.page_of(addr)
+        return page, addr - page.addr, size
+
+    # --------------------------------------------------------------- bytes
+    def linear_view(self) -> memoryview:
+        """A writable view of the linear part (data..tail), no copy."""
+        self._check()
+        start = self.data - self._mbase
+        return self._mv[start : start + self.len - self.data_len]
+
+    def __bytes__(self) -> bytes:
+        self._check()
+        start = self.data - self._mbase
+        linear = self._mv[start : start + self.len - self.data_len]
+        if not self.frags:
+            return bytes(linear)
+        view = self.pa.view
+        return b"".join([linear, *(view(addr, size) for addr, size in self.frags)])
+
+    def read(self, offset: int, length: int) -> memoryview:
+        """rte_pktmbuf_read(): ``length`` bytes at ``offset``, a view when contiguous, else a copy."""
+        self._check()
+        if offset < 0 or length < 0 or offset + length > self.len:
+            raise SkbBoundsError(
+                f"read of {length} bytes at offset {offset} outside a {self.len}-byte skb"
+            )
+        headlen = self.len - self.data_len
+        if offset + length <= headlen:
+            start = self.data - self._mbase + offset
+            return self._mv[start : start + length]
+        pieces: list[memoryview] = []
+        pos, want_end = 0, offset + length
+        if offset < headlen:
+            start = self.data - self._mbase + offset
+            pieces.append(self._mv[start : start + headlen - offset])
+        pos = headlen
+        for addr, size in self.frags:
+            lo, hi = max(offset, pos), min(want_end, pos + size)
+            if lo < hi:
+                pieces.append(self.pa.view(addr + lo - pos, hi - lo))
+            pos += size
+            if pos >= want_end:
+                break
+        if len(pieces) == 1:
+            return pieces[0]
+        return memoryview(b"".join(pieces))
+
+    # --------------------------------------------------------------- clone / copy
+    def clone(self) -> SkBuff:
+        """skb_clone(): a second skb over the same data; both are marked cloned."""
+        self._check()
+        shared = self._shared
+        if shared is None:
+            shared = self._shared = SharedInfo(self, 2)
+        else:
+            n = shared.dataref + 1
+            shared.dataref = n
+        home = self._home
+        new = home.get() if home is not None else SkBuff()
+        for name in _COPY_FIELDS:
+            setattr(new, name, getattr(self, name))
+        new.frags = self.frags
+        new._shared = shared
+        new._live = True
+        self.cloned = new.cloned = True
+        return new
+
+    def copy(self) -> SkBuff:
+        """skb_copy(): a private linear copy, head from the heap as __alloc_skb does."""
+        self._check()
+        headroom = self.data - self.head
+        size = headroom + self.len + (self.end - self.tail if not self.data_len else 0)
+        new = alloc_heap_skb(self.pa, size, home=self._home)
+        new.reserve(headroom)
+        new.put(self.len)[:] = bytes(self)
+        for name in _META_FIELDS:
+            setattr(new, name, getattr(self, name))
+        return new
+
+    def linearize(self) -> None:
+        """skb_linearize(): pull every frag into the linear part, reallocating if needed."""
+        self._check()
+        if not self.data_len:
+            return
+        if self._shared is None and self.end - self.tail >= self.data_len:
+            pos = self.tail - self._mbase
+            view = self.pa.view
+            for addr, size in self.frags:
+                self._mv[pos : pos + size] = view(addr, size)
+                pos += size
+                self.pa.frag_free(addr)
+            self.frags.clear()
+            self.tail += self.data_len
+            self.data_len = 0
+            return
+        # pskb_expand_head(): a new private head holding everything, then drop the old data
+        headroom = self.data - self.head
+        payload = bytes(self)
+        old_size = self.end - self.head
+        size = headroom + len(payload)
+        addr, mv = heap_heads.alloc(size + SHINFO_SIZE)
+        self._drop_data()
+        self.head_mem = heap_heads
+        self.head = addr
+        self.data = addr + headroom
+        self.tail = self.data + len(payload)
+        self.end = addr + size
+        self.data_len = 0
+        self.head_frag = False
+        self._mv, self._mbase = mv, addr
+        mv[headroom : headroom + len(payload)] = payload
+        self.truesize += size - old_size
+
+    def _drop_data(self) -> None:
+        """Give up this skb's hold on its data (skb_release_data) without freeing the skb."""
+        shared = self._shared
+        if shared is None:
+            _release(self.pa, self.head_mem, self.head, self.frags)
+        else:
+            self._shared = None
+            self.frags = []
+            n = shared.dataref - 1
+            shared.dataref = n
+            if n == 0:
+                _release(shared.pa, shared.head_mem, shared.head, shared.frags)
+            self.cloned = False
+
+    # --------------------------------------------------------------- misc
+    def to_scapy(self) -> Any:
+        """The packet dissected by scapy for this skb's link type."""
+        from .scapy_interop import to_scapy
+
+        return to_scapy(self)
+
+    def __len__(self) -> int:
+        return self.len
+
+    def __repr__(self) -> str:
+        if not self._live:
+            return f"<SkBuff {id(self):#x} freed>"
+        return (
+            f"<SkBuff len={self.len} data_len={self.data_len} headroom={self.data - self.head} "
+            f"tailroom={self.tailroom()} nr_frags={len(self.frags)} truesize={self.truesize}"
+            f"{' cloned' if self.cloned else ''}>"
+        )
+
+
+_META_FIELDS = (
+    "tstamp",
+    "wire_len",
+    "ifindex",
+    "linktype",
+    "protocol",
+    "pkt_type",
+    "hash",
+    "mark",
+    "vlan_tci",
+)
+_COPY_FIELDS = (
+    "pa",
+    "head_mem",
+    "head",
+    "data",
+    "tail",
+    "end",
+    "len",
+    "data_len",
+    "truesize",
+    "head_frag",
+    "pfmemalloc",
+    "_mv",
+    "_mbase",
+    "_home",
+    *_META_FIELDS,
+)
+
+
+def alloc_heap_skb(pa: PageAllocator, size: int, *, home: Any = None) -> SkBuff:
+    """__alloc_skb(): an skb whose head comes from the heap (kmalloc), ``size`` usable bytes."""
+    addr, mv = heap_heads.alloc(size + SHINFO_SIZE)
+    skb = home.get() if home is not None else SkBuff()
+    return skb._init(pa, heap_heads, addr, size, mv, addr, SKB_TRUESIZE(size), False, False)
