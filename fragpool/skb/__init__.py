@@ -23,10 +23,10 @@ from .heap import heap_heads
 from .scapy_interop import from_scapy, to_scapy
 from .skbuff import (
     SharedInfo,
-    SkBuff,
     SkbBoundsError,
     SkbError,
     SkbStateError,
+    SkBuff,
     alloc_heap_skb,
     set_max_skb_frags,
 )

@@ -396,7 +396,7 @@ class SkBuff:
         return b"".join([linear, *(view(addr, size) for addr, size in self.frags)])
 
     def read(self, offset: int, length: int) -> memoryview:
-        """rte_pktmbuf_read(): ``length`` bytes at ``offset``, a view when contiguous, else a copy."""
+        """rte_pktmbuf_read(): ``length`` bytes at ``offset``; a view if contiguous, else a copy."""
         self._check()
         if offset < 0 or length < 0 or offset + length > self.len:
             raise SkbBoundsError(
