@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,10 @@ class VethPair:
         """Delete the veth (both ends go) and the namespace; safe to call twice."""
         _run("ip", "link", "del", self.local, check=False)
         _run("ip", "netns", "del", self.netns, check=False)
+
+    def __iter__(self):
+        """Unpack as (local ifname, namespace, peer ifname)."""
+        return iter((self.local, self.netns, self.peer))
 
     def __enter__(self) -> VethPair:
         return self.create()
@@ -164,3 +169,62 @@ def finish(proc: subprocess.Popen, timeout: float = 60) -> None:
                 os.unlink(path)
     if proc.returncode != 0:
         raise RuntimeError(f"sender {proc.args[4:6]} failed ({proc.returncode}): {err.strip()}")
+
+
+# -- known frames ---------------------------------------------------------------------------
+
+DST_OTHER = bytes.fromhex("020000000001")  # unicast, not the receiver's MAC: PACKET_OTHERHOST
+SRC_MAC = bytes.fromhex("020000000002")
+BROADCAST = b"\xff" * 6
+ETH_P_LOCAL = 0x88B5  # IEEE local experimental EtherType: nothing in the kernel answers it
+SIZES = (60, 61, 64, 100, 128, 255, 256, 512, 1000, 1024, 1500, 1514)
+JUMBO = 9014  # a full frame at MTU 9000
+
+
+def known_frames(sizes: tuple[int, ...] = (*SIZES, JUMBO), dst: bytes = DST_OTHER) -> list[bytes]:
+    """Frames of the given sizes, each with its sequence number after the EtherType."""
+    out = []
+    for seq, size in enumerate(sizes):
+        hdr = dst + SRC_MAC + struct.pack("!HI", ETH_P_LOCAL, seq)
+        out.append(hdr + bytes((seq * 7 + i) & 0xFF for i in range(size - len(hdr))))
+    return out
+
+
+def frame_seq(frame: bytes, tagged: bool = False) -> int:
+    """The sequence number known_frames/vlan_frame/udp_frame put in a frame."""
+    off = 18 if tagged else 14
+    return struct.unpack_from("!I", frame, off)[0]
+
+
+def vlan_frame(seq: int, tci: int, tpid: int = 0x8100, size: int = 100) -> bytes:
+    """An 802.1Q (or 802.1ad with tpid=0x88a8) tagged frame as it is on the wire."""
+    hdr = BROADCAST + SRC_MAC + struct.pack("!HHHI", tpid, tci, ETH_P_LOCAL, seq)
+    return hdr + bytes((seq + i) & 0xFF for i in range(size - len(hdr)))
+
+
+def _ip_checksum(hdr: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(hdr) // 2}H", hdr))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def udp_frame(
+    sport: int, dport: int, seq: int, *, src_ip: str = "10.77.0.2", dst_ip: str = "10.77.0.1",
+    size: int = 100, dst: bytes = DST_OTHER,
+) -> bytes:  # fmt: skip
+    """An Ethernet/IPv4/UDP frame with seq as the first 4 payload bytes (no UDP checksum)."""
+    payload_len = max(size - 14 - 20 - 8, 4)
+    payload = struct.pack("!I", seq) + bytes(payload_len - 4)
+    udp = struct.pack("!HHHH", sport, dport, 8 + payload_len, 0)
+    src = bytes(int(x) for x in src_ip.split("."))
+    dsta = bytes(int(x) for x in dst_ip.split("."))
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + payload_len, seq & 0xFFFF, 0, 64, 17, 0,
+                     src, dsta)  # fmt: skip
+    ip = ip[:10] + struct.pack("!H", _ip_checksum(ip)) + ip[12:]
+    return dst + SRC_MAC + struct.pack("!H", 0x0800) + ip + udp + payload
+
+
+def udp_seq(frame: bytes) -> int:
+    """The seq udp_frame put in the payload."""
+    return struct.unpack_from("!I", frame, 14 + 20 + 8)[0]
