@@ -306,3 +306,45 @@ def test_no_permission_says_root_or_cap_net_raw():
     except FileNotFoundError:
         pytest.skip("setpriv (util-linux) not installed")
     assert "needs root or CAP_NET_RAW" in out
+
+
+@live
+@pytest.mark.parametrize("mode", ["cpu", "rollover", "rnd"])
+def test_fanout_other_modes_lose_and_duplicate_nothing(veth, mode):
+    frames = [udp_frame(100 + i % 5, 7000, i) for i in range(60)]
+    a = PacketSocket(veth.local, fanout=(0x1234, mode), rcvbuf=1 << 20)
+    b = PacketSocket(veth.local, fanout=(0x1234, mode), rcvbuf=1 << 20)
+    try:
+        trafgen_send(veth, frames)
+        got = drain_recv_into(a, 60, timeout=0.6)
+        got += drain_recv_into(b, 60 - len(got), timeout=0.6)
+    finally:
+        a.close()
+        b.close()
+    assert sorted(udp_seq(g) for g, _ in got) == list(range(60))
+
+
+@live
+def test_fanout_flags_and_bad_mode(veth):
+    with PacketSocket(veth.local, fanout=(5, "hash", ("rollover", "defrag"))) as s:
+        assert s._fanout == (5, "hash", ("rollover", "defrag"))
+        with pytest.raises(LiveCaptureError, match="unknown fanout mode"):
+            s.set_fanout(6, "ebpf")
+        with pytest.raises(LiveCaptureError, match="unknown fanout flag"):
+            s.set_fanout(6, "hash", ("uniq",))
+        with pytest.raises(LiveCaptureError, match="0..65535"):
+            s.set_fanout(70000)
+
+
+@live
+def test_ignore_outgoing(veth):
+    with PacketSocket(veth.local, ignore_outgoing=True) as s:
+        out = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        try:
+            out.bind((veth.local, 0))
+            out.send(known_frames((70,))[0])
+        finally:
+            out.close()
+        trafgen_send(veth, known_frames((80,)))
+        got = drain_recv_into(s, 2, timeout=0.5)
+    assert [len(g) for g, _ in got] == [80]

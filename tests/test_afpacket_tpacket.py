@@ -179,3 +179,14 @@ def test_ring_geometry_errors(veth, monkeypatch):
 def test_ring_missing_interface_is_named():
     with pytest.raises(LiveCaptureError, match="fpnosuch1"):
         TPacketV3Ring("fpnosuch1")
+
+
+@live
+def test_ring_close_refuses_while_a_view_is_exported(veth):
+    ring = TPacketV3Ring(veth.local, block_size=4096, block_nr=2)
+    pinned = ctypes.c_char.from_buffer(ring._mm)  # an export the ring does not own
+    with pytest.raises(LiveCaptureError, match="still exported"):
+        ring.close()
+    assert ring.sock.closed
+    del pinned
+    assert ring.close().clean

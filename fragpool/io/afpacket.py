@@ -20,6 +20,7 @@ import errno
 import os
 import select
 import socket
+import sys
 from typing import NamedTuple
 
 from fragpool.io import bpf
@@ -272,7 +273,8 @@ class PacketSocket:
             self._fanout = (group_id, mode, tuple(flags))
             return
         try:
-            self.sock.setsockopt(SOL_PACKET, PACKET_FANOUT, group_id | (type_flags << 16))
+            arg = (group_id | (type_flags << 16)).to_bytes(4, sys.byteorder)  # u32 > INT_MAX
+            self.sock.setsockopt(SOL_PACKET, PACKET_FANOUT, arg)
         except OSError as e:
             if e.errno == errno.EINVAL:
                 raise LiveCaptureError(

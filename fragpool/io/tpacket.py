@@ -21,7 +21,6 @@ prb_retire_current_block, tpacket_stats_v3 (freeze count).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import mmap
@@ -109,6 +108,7 @@ class TPacketV3Ring:
         self.retire_tov_ms = retire_tov_ms
         self.sock = PacketSocket(ifname, snaplen=snaplen, start=False, **sock_options)
         self._mm: mmap.mmap | None = None
+        self._view_released = False
         try:
             self._setup_ring(frame_size)
             self.sock.start()
@@ -271,21 +271,28 @@ class TPacketV3Ring:
     # -- teardown -------------------------------------------------------------------------
 
     def close(self) -> RingReport:
-        """Unmap the ring and close the socket; report whether every block was with the kernel."""
+        """Unmap the ring and close the socket; report whether every block was with the kernel.
+
+        Addresses from packets() are invalid afterwards. A memoryview still open onto the
+        ring makes the unmap fail with LiveCaptureError (the socket is closed regardless).
+        """
         if self._report is not None:
             return self._report
         held = self._held_count
         unread = 0
-        if self._mm is not None:
+        if self._mm is not None and not self._view_released:
             unread = sum(
                 1
                 for i in range(self.block_nr)
                 if not self._held[i] and self.block_status(i) & TP_STATUS_USER
             )
-        self._unmap()
-        self.sock.close()
-        self._report = RingReport(held == 0 and unread == 0, held, unread)
-        return self._report
+        report = RingReport(held == 0 and unread == 0, held, unread)
+        try:
+            self._unmap()
+        finally:
+            self.sock.close()
+        self._report = report
+        return report
 
     def _unmap(self) -> None:
         if self._mm is None:
@@ -293,6 +300,7 @@ class TPacketV3Ring:
         view = getattr(self, "view", None)
         if view is not None:
             view.release()
+            self._view_released = True
         try:
             self._mm.close()
         except BufferError as e:
@@ -305,8 +313,7 @@ class TPacketV3Ring:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(LiveCaptureError):
-            self.close()
+        self.close()
 
 
 def _check_geometry(block_size: int, block_nr: int, frame_size: int, tov: int) -> None:
