@@ -17,6 +17,10 @@ _LAZY = {
     "TPacketV3Ring": "fragpool.io.tpacket",
     "RingPacket": "fragpool.io.tpacket",
     "compile_filter": "fragpool.io.bpf",
+    # capture files (pcap, pcapng)
+    "open_offline": "fragpool.io.offline",
+    "OfflineReader": "fragpool.io.offline",
+    "CaptureFormatError": "fragpool.io.errors",
 }
 
 
