@@ -16,6 +16,7 @@ from .constants import (  # noqa: E402
     PAGE_SIZE,
 )
 from .frag_cache import NaivePageFragCache, PageFragCache  # noqa: E402
+from .page_pool import PagePool  # noqa: E402
 from .percpu import (  # noqa: E402
     NapiContext,
     NapiContextError,
@@ -40,6 +41,7 @@ __all__ = [
     "Page",
     "PageAllocator",
     "PageFragCache",
+    "PagePool",
     "current_napi",
     "default_allocator",
     "napi_alloc_frag",
