@@ -39,8 +39,11 @@ def _around(
     size = frag_size - SHINFO_SIZE
     if page is None or page.ref <= 0 or size < 0 or data + frag_size > page.addr + page.size:
         _bad_buffer(pa, data, frag_size)
-    free = cache.free
-    skb = free.pop() if free else cache.get()
+    cache.gets += 1
+    try:  # napi_skb_cache_get() inlined; a pop that races to an empty list refills
+        skb = cache.free.pop()
+    except IndexError:
+        skb = cache._refill()
     arena = page.arena
     # __build_skb_around inlined: this is the per-packet path of every frag-head skb.
     skb.pa = skb.head_mem = pa
@@ -108,7 +111,9 @@ def netdev_alloc_skb(length: int, *, allocator: PageAllocator | None = None) -> 
             counts.alloc_fail += 1
             return None
         counts.frag_heads += 1
-        skb = _around(pa, skbuff_head_cache, data, size, netdev.cache.pfmemalloc)
+        # pfmemalloc from the fragment's own page: the cache's flag may already describe
+        # another page once the lock is dropped.
+        skb = _around(pa, skbuff_head_cache, data, size, None)
     skb.reserve(NET_SKB_PAD)
     return skb
 
@@ -131,7 +136,7 @@ def napi_alloc_skb(length: int, ctx: NapiContext | None = None) -> SkBuff | None
             counts.alloc_fail += 1
             return None
         counts.frag_heads += 1
-        skb = _around(pa, cache, data, size, frag_cache.pfmemalloc)
+        skb = _around(pa, cache, data, size, None)
     skb.reserve(NET_SKB_PAD + NET_IP_ALIGN)
     return skb
 

@@ -55,6 +55,36 @@ SKB_SMALL_HEAD_LIMIT = SKB_WITH_OVERHEAD(SKB_SMALL_HEAD_CACHE_SIZE)
 #: ...and above this (a head that would not fit in one page with its shared info).
 SKB_FRAG_HEAD_LIMIT = SKB_WITH_OVERHEAD(PAGE_SIZE)
 
+#: The kmalloc caches of SLUB on x86_64 up to KMALLOC_MAX_CACHE_SIZE (two pages).
+KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
+
+
+def kmalloc_size_roundup(size: int) -> int:
+    """kmalloc_size_roundup(): the bytes kmalloc really hands out for a ``size`` request.
+
+    The smallest kmalloc cache that fits, or a whole power-of-two number of pages above
+    KMALLOC_MAX_CACHE_SIZE (the page allocator serves those).
+    """
+    for bucket in KMALLOC_SIZES:
+        if size <= bucket:
+            return bucket
+    pages = -(-size // PAGE_SIZE)
+    return PAGE_SIZE << (pages - 1).bit_length()
+
+
+def skb_head_obj_size(size: int) -> int:
+    """kmalloc_reserve(): the buffer __alloc_skb takes for ``size`` usable bytes.
+
+    Heads up to SKB_SMALL_HEAD_CACHE_SIZE come from skb_small_head_cache; larger ones from
+    kmalloc, rounded up to the cache that serves them. The skb uses the whole buffer: its
+    usable size is SKB_WITH_OVERHEAD of the result.
+    """
+    obj = SKB_HEAD_ALIGN(size)
+    if obj <= SKB_SMALL_HEAD_CACHE_SIZE:
+        return SKB_SMALL_HEAD_CACHE_SIZE
+    return kmalloc_size_roundup(obj)
+
+
 #: NAPI skb head cache (net/core/skbuff.c, recent kernels): size, bulk alloc, bulk free.
 NAPI_SKB_CACHE_SIZE = 128
 NAPI_SKB_CACHE_BULK = 32

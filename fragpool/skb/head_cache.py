@@ -34,10 +34,10 @@ class SkbHeadCache:
     def get(self) -> SkBuff:
         """kmem_cache_alloc / napi_skb_cache_get(): a free SkBuff object."""
         self.gets += 1
-        free = self.free
-        if free:
-            return free.pop()
-        return self._refill()
+        try:  # one pop: another thread may empty the list between a test and a pop
+            return self.free.pop()
+        except IndexError:
+            return self._refill()
 
     def _refill(self) -> SkBuff:
         self.misses += 1

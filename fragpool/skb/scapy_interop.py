@@ -51,7 +51,12 @@ def from_scapy(
         linktype = conf.l2types.layer2num.get(type(pkt), LINKTYPE_ETHERNET)
     skb.linktype = linktype
     if tstamp is None:
-        tstamp = int(round(float(pkt.time) * 1e9)) if getattr(pkt, "time", None) else 0
+        # pkt.time is a Decimal-like EDecimal or a float: go through Decimal so
+        # nanosecond timestamps survive (a float has only ~0.2 us at today's epoch).
+        from decimal import Decimal
+
+        when = getattr(pkt, "time", None)
+        tstamp = int((Decimal(str(when)) * 1_000_000_000).to_integral_value()) if when else 0
     skb.tstamp = tstamp
     skb.wire_len = getattr(pkt, "wirelen", None) or len(raw)
     return skb

@@ -24,6 +24,7 @@ from .constants import (
     MAX_SKB_FRAGS,
     SHINFO_SIZE,
     SKB_TRUESIZE,
+    skb_head_obj_size,
 )
 from .heap import heap_heads
 
@@ -253,6 +254,8 @@ class SkBuff:
     def put(self, n: int) -> memoryview:
         """skb_put(): extend the tail by ``n`` bytes; a writable view of them."""
         self._check()
+        if self._shared is not None:
+            self._own_head("skb_put")
         tail = self.tail
         if self.data_len:
             raise SkbStateError("skb_put on a nonlinear skb (its tail is in the frags)")
@@ -269,6 +272,8 @@ class SkBuff:
     def push(self, n: int) -> memoryview:
         """skb_push(): extend the data in front by ``n`` bytes; a writable view of them."""
         self._check()
+        if self._shared is not None:
+            self._own_head("skb_push")
         data = self.data - n
         if n < 0 or data < self.head:
             raise SkbBoundsError(
@@ -332,16 +337,65 @@ class SkBuff:
         self.len = length
 
     def _unshare_frags_for_trim(self) -> None:
+        # ___pskb_trim(): a cloned skb gets its own head and frag references first
+        # (pskb_expand_head), so trimming never touches what the clones still use.
         if self._shared is not None and self.frags:
-            raise SkbStateError("pskb_trim on a cloned skb with frags: copy it first")
+            self.unclone()
+
+    def _own_head(self, op: str) -> None:
+        """Writes into the head need it unshared; take it back when no clone is left."""
+        shared = self._shared
+        if shared.dataref > 1:
+            raise SkbStateError(
+                f"{op} on skb {id(self):#x} whose head is shared with {shared.dataref - 1} "
+                "clone(s): call unclone() first (skb_unclone)"
+            )
+        self._shared = None
+        self.cloned = False
+
+    def unclone(self) -> None:
+        """skb_unclone() / pskb_expand_head(skb, 0, 0): make the head and frags private.
+
+        When clones still share the data, the head (head..tail) is copied into a new heap
+        buffer of the same size and every frag's page gets one more reference for this skb;
+        then this skb drops its share of the old data. Without other holders it only takes
+        the data back.
+        """
+        self._check()
+        shared = self._shared
+        if shared is None:
+            return
+        if shared.dataref == 1:
+            self._shared = None
+            self.cloned = False
+            return
+        size = self.end - self.head
+        addr, mv = heap_heads.alloc(size + SHINFO_SIZE)
+        start = self.head - self._mbase
+        used = self.tail - self.head
+        mv[:used] = self._mv[start : start + used]
+        pa = self.pa
+        frags = list(self.frags)
+        for faddr, _size in frags:
+            pa.get_page(pa.page_of(faddr))  # skb_frag_ref()
+        self._drop_data()
+        delta = addr - self.head
+        self.frags = frags
+        self.head_mem = heap_heads
+        self.head = addr
+        self.data += delta
+        self.tail += delta
+        self.end += delta
+        self.head_frag = False
+        self._mv, self._mbase = mv, addr
 
     # --------------------------------------------------------------- frags
     def add_rx_frag(self, addr: int, size: int, truesize: int) -> None:
         """skb_add_rx_frag(): append a frag; ``addr`` holds one page reference, now the skb's."""
         self._check()
-        frags = self.frags
         if self._shared is not None:
-            raise SkbStateError("skb_add_rx_frag on a cloned skb (its frags are shared)")
+            self._own_head("skb_add_rx_frag")
+        frags = self.frags
         if len(frags) >= limits.max_frags:
             raise SkbBoundsError(f"skb already holds MAX_SKB_FRAGS={limits.max_frags} frags")
         if size < 0:
@@ -358,17 +412,36 @@ class SkBuff:
         if page.pfmemalloc:
             self.pfmemalloc = True
 
-    def coalesce_rx_frag(self, i: int, size: int, truesize: int) -> None:
+    def coalesce_rx_frag(
+        self, i: int, size: int, truesize: int, *, addr: int | None = None
+    ) -> None:
         """skb_coalesce_rx_frag(): grow frag ``i`` by ``size`` bytes of the same page.
 
-        The caller's extra fragment reference is dropped: the frag already holds one.
+        As in the kernel, the reference on the page that came with the new bytes stays the
+        caller's to drop. Pass the new bytes' fragment address as ``addr`` to have it
+        checked (it must start where frag ``i`` ends) and its reference dropped here,
+        since frag ``i`` already holds one on the page.
         """
         self._check()
-        addr, old = self.frags[i]
-        page = self.pa.page_of(addr)
-        if addr + old + size > page.addr + page.size:
+        if self._shared is not None:
+            self._own_head("skb_coalesce_rx_frag")
+        frags = self.frags
+        if not 0 <= i < len(frags):
+            raise SkbBoundsError(f"skb_coalesce_rx_frag: no frag {i} (nr_frags {len(frags)})")
+        if size < 0:
+            raise SkbBoundsError(f"frag size {size} is negative")
+        start, old = frags[i]
+        page = self.pa.page_of(start)
+        if start + old + size > page.addr + page.size:
             raise SkbBoundsError(f"coalesced frag {i} would run past its compound page")
-        self.frags[i] = (addr, old + size)
+        if addr is not None:
+            if addr != start + old:
+                raise SkbBoundsError(
+                    f"skb_coalesce_rx_frag: fragment {addr:#x} does not start where frag {i} "
+                    f"ends ({start + old:#x})"
+                )
+            self.pa.frag_free(addr)
+        frags[i] = (start, old + size)
         self.len += size
         self.data_len += size
         self.truesize += truesize
@@ -554,7 +627,14 @@ _COPY_FIELDS = (
 
 
 def alloc_heap_skb(pa: PageAllocator, size: int, *, home: Any = None) -> SkBuff:
-    """__alloc_skb(): an skb whose head comes from the heap (kmalloc), ``size`` usable bytes."""
-    addr, mv = heap_heads.alloc(size + SHINFO_SIZE)
+    """__alloc_skb(): an skb whose head comes from the heap (kmalloc), at least ``size`` bytes.
+
+    The buffer is sized as kmalloc_reserve sizes it (the small-head cache, or the kmalloc
+    bucket that fits SKB_HEAD_ALIGN(size)) and the skb uses all of it, so the usable size
+    and truesize are those of the kernel: SKB_WITH_OVERHEAD(buffer), SKB_TRUESIZE(usable).
+    """
+    obj = skb_head_obj_size(size)
+    usable = obj - SHINFO_SIZE
+    addr, mv = heap_heads.alloc(obj)
     skb = home.get() if home is not None else SkBuff()
-    return skb._init(pa, heap_heads, addr, size, mv, addr, SKB_TRUESIZE(size), False, False)
+    return skb._init(pa, heap_heads, addr, usable, mv, addr, SKB_TRUESIZE(usable), False, False)
