@@ -146,6 +146,7 @@ class PageAllocator:
         self.reserve_alloc = 0
         self.reserve_fail = 0
         self.refcount_ops = 0
+        self.refcount_sets = 0
         self.frag_frees = 0
         self._netdev_cache = None
         #: zone->lock: guards the free lists, the reserve, the mem_map writes and the arenas.
@@ -283,9 +284,13 @@ class PageAllocator:
             raise BadPageError(f"page_ref_add on free page {page.addr:#x}")
 
     def set_page_count(self, page: Page, count: int) -> None:
-        """set_page_count(): only for a page nobody else references (reuse in place)."""
+        """set_page_count(): only for a page nobody else references (reuse in place).
+
+        A plain store (atomic_set), not a read-modify-write: counted apart from
+        ``refcount_ops``, which counts the atomic operations the bias trick exists to avoid.
+        """
         page.ref = count
-        self.refcount_ops += 1
+        self.refcount_sets += 1
 
     def page_ref_sub_and_test(self, page: Page, count: int) -> bool:
         """page_ref_sub_and_test(): drop ``count`` references; True when none are left.
@@ -392,6 +397,7 @@ class PageAllocator:
             reserve_alloc=self.reserve_alloc,
             reserve_fail=self.reserve_fail,
             refcount_ops=self.refcount_ops,
+            refcount_sets=self.refcount_sets,
             frag_frees=self.frag_frees,
         )
         for order in range(self.max_order + 1):

@@ -81,6 +81,7 @@ class PageFragCache:
         "_carved_done",
         "_align_waste",
         "refcount_ops",
+        "refcount_sets",
         "_aligns",
         "_refill_order",
         "_max_size",
@@ -112,6 +113,7 @@ class PageFragCache:
         self._carved_done = 0
         self._align_waste = 0
         self.refcount_ops = 0
+        self.refcount_sets = 0
         self._refill_order, self._max_size = frag_cache_geometry(pa)
         #: pagecnt_bias right after a refill or a reuse in place.
         self._full_bias = self._max_size + 1
@@ -185,7 +187,7 @@ class PageFragCache:
     def _reuse(self, page: Page) -> None:
         """Nothing is left on the page: carve it again from offset 0."""
         self.nr_reuse += 1
-        self.refcount_ops += 1
+        self.refcount_sets += 1
         self.pa.set_page_count(page, self._full_bias)
         self._bias = self._full_bias
         self._offset = 0
@@ -262,6 +264,7 @@ class PageFragCache:
             alloc_fail=self.nr_fail,
             oversize=self.nr_oversize,
             refcount_ops=self.refcount_ops,
+            refcount_sets=self.refcount_sets,
             bytes_carved=carved,
             bytes_requested=carved - self._align_waste,
             align_waste=self._align_waste,
@@ -323,7 +326,7 @@ class NaivePageFragCache(PageFragCache):
 
     def _reuse(self, page: Page) -> None:
         self.nr_reuse += 1
-        self.refcount_ops += 1
+        self.refcount_sets += 1
         self.pa.set_page_count(page, 1)
         self._offset = 0
 
