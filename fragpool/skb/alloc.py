@@ -7,6 +7,7 @@ the allocator or cache that failed.
 from __future__ import annotations
 
 from ..mm import NapiContext, PageAllocator, current_napi, default_allocator
+from ..mm import percpu as _percpu
 from ..stats import Snapshot
 from .constants import (
     NET_IP_ALIGN,
@@ -78,7 +79,34 @@ def build_skb(data: int, frag_size: int, *, allocator: PageAllocator | None = No
 
     The fragment's reference becomes the skb's head reference; pfmemalloc comes from the page.
     """
-    return _around(allocator or default_allocator(), skbuff_head_cache, data, frag_size, None)
+    # _around() inlined: build_skb is the per-packet constructor of every RX path, and the
+    # call it saves is a tenth of its cost.
+    pa = allocator or _percpu._default or default_allocator()
+    page = pa.mem_map.get(data >> pa.page_shift)
+    size = frag_size - SHINFO_SIZE
+    if page is None or page.ref <= 0 or size < 0 or data + frag_size > page.addr + page.size:
+        _bad_buffer(pa, data, frag_size)
+    cache = skbuff_head_cache
+    cache.gets += 1
+    try:
+        skb = cache.free.pop()
+    except IndexError:
+        skb = cache._refill()
+    arena = page.arena
+    skb.pa = skb.head_mem = pa
+    skb.head = skb.data = skb.tail = data
+    skb.end = data + size
+    skb.len = skb.data_len = 0
+    skb.truesize = size + _TRUESIZE_OVERHEAD
+    skb.head_frag = True
+    skb.pfmemalloc = page.pfmemalloc
+    skb.cloned = False
+    skb.tstamp = skb.wire_len = skb.ifindex = skb.linktype = 0
+    skb.protocol = skb.pkt_type = skb.hash = skb.mark = skb.vlan_tci = 0
+    skb._mv = arena.view
+    skb._mbase = arena.raw_addr
+    skb._live = True
+    return skb
 
 
 def napi_build_skb(data: int, frag_size: int, ctx: NapiContext | None = None) -> SkBuff:

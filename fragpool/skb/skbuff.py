@@ -197,13 +197,28 @@ class SkBuff:
             raise SkbStateError(f"skb {id(self):#x} freed twice (or used after free)")
         self._live = False
         if self._shared is None:
-            frags = self.frags
-            if frags:
-                _put_frags(self.pa, frags)
-            self.head_mem.frag_free(self.head)
+            if self.frags:
+                _put_frags(self.pa, self.frags)
+            pa = self.head_mem
+            if pa is self.pa:
+                # page_frag_free() of the head inlined (the per-packet path): drop the
+                # fragment's reference; the allocator's own call handles the last one.
+                head = self.head
+                page = pa.mem_map.get(head >> pa.page_shift)
+                if page is None:
+                    pa.frag_free(head)  # raises, naming the address
+                n = page.ref - 1
+                if n > 0:
+                    page.ref = n
+                    pa.frag_frees += 1
+                else:
+                    pa.frag_free(head)
+            else:
+                self.head_mem.frag_free(self.head)
+                self._mv = None  # let a heap head or a capture buffer go
         else:
             self._drop_data()
-        self._mv = None
+            self._mv = None
         home = self._home
         if home is not None:
             cached = home.free
