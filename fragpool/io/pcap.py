@@ -175,36 +175,65 @@ class PcapFormat:
             return self._parse_general(
                 mv, mbase, start, filled, out, head_mem, pfmemalloc, file_off
             )
+        limit = self.max_caplen
+        if filled > limit:
+            return self._parse_general(
+                mv, mbase, start, filled, out, head_mem, pfmemalloc, file_off
+            )
+        # With a buffer no longer than the caplen ceiling, "record ends past the buffer"
+        # also catches every caplen above the ceiling: one test per record.
         unpack = self._rec.unpack_from
-        free = skbuff_head_cache.free
+        pop = skbuff_head_cache.free.pop
         get = skbuff_head_cache.get
         append = out.append
         pa = self.pa
         lt = self.linktype
         mult = self.mult
-        limit = self.max_caplen
-        va = mbase + start + 16
-        pos = 0
-        top = filled - 16
-        while pos <= top:
-            sec, frac, incl, orig = unpack(mv, start + pos)
-            end = pos + 16 + incl
-            if end > filled or incl > limit:
+        dbase = mbase + 16
+        at = start
+        stop = start + filled
+        top = stop - 16
+        last_sec = -1
+        sec_ns = 0
+        while at <= top:
+            sec, frac, incl, orig = unpack(mv, at)
+            end = at + 16 + incl
+            if end > stop:
                 break
-            skb = free.pop() if free else get()
-            skb.init_rx(pa, head_mem, va + pos, incl, incl + 16, mv, mbase, pfmemalloc)
-            skb.tstamp = sec * 1000000000 + frac * mult
+            try:
+                skb = pop()
+            except IndexError:
+                skb = get()
+            # SkBuff.init_rx written out: a call per packet costs more than all the stores
+            skb.pa = pa
+            skb.head_mem = head_mem
+            skb.head = skb.data = addr = dbase + at
+            skb.tail = skb.end = addr + incl
+            skb.len = incl
+            skb.truesize = incl + 16
+            skb.pfmemalloc = pfmemalloc
+            skb.head_frag = True
+            skb.data_len = skb.ifindex = 0
+            skb.cloned = False
+            skb.protocol = skb.pkt_type = skb.hash = skb.mark = skb.vlan_tci = 0
+            if sec != last_sec:
+                last_sec = sec
+                sec_ns = sec * 1000000000
+            skb.tstamp = sec_ns + frac * mult
             skb.wire_len = orig
             skb.linktype = lt
+            skb._mv = mv
+            skb._mbase = mbase
+            skb._live = True
             append(skb)
-            pos = end
+            at = end
         else:
             self.need = 0
-            return pos
+            return at - start
         self.need = 16 + incl
         if incl > limit:
-            self._bad_caplen(file_off + pos, incl)
-        return pos
+            self._bad_caplen(file_off + at - start, incl)
+        return at - start
 
     def _bad_caplen(self, offset: int, incl: int) -> None:
         raise CaptureFormatError(

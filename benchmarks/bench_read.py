@@ -1,0 +1,251 @@
+"""Capture-file reading: fragpool's open_offline against dpkt, scapy and pcapy-ng.
+
+Run: ``.venv/bin/python benchmarks/bench_read.py`` (options: ``--runs N``, ``--packets N``).
+
+The first run writes a 1,000,000-packet IMIX capture (Ethernet/IPv4/UDP frames of 64, 576
+and 1500 bytes in the proportion 7:4:1) to benchmarks/data/, built with struct from three
+template frames, and reuses it afterwards. Each reader then reads the whole file in a
+subprocess of its own (so its peak RSS is its own), touching one byte of every packet:
+
+- fragpool: ``open_offline`` with its own PageAllocator, batches of up to 256 skbs (a
+  whole buffer), each skb freed as soon as it was looked at; it also reports the most
+  compound pages in use at once;
+- dpkt.pcap.Reader, scapy's RawPcapReader and, when installed, pcapy-ng's open_offline.
+
+Readers run in turn within every round (``--runs``, default 3) and the medians are shown:
+packets/s, MB/s of file, peak RSS and fragpool's speed over each peer. Targets: fragpool at
+least 2.5x dpkt and 2x scapy RawPcapReader, fragpool's peak RSS under 64 MiB and at most 4
+compound pages in use at any time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from _common import Verdicts, table  # noqa: E402
+
+DATA = os.path.join(HERE, "data")
+SIZES = (64, 576, 1500)
+MIX = (7, 4, 1)
+
+
+def _checksum(header: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def frame(size: int) -> bytes:
+    """An Ethernet/IPv4/UDP frame of ``size`` bytes with a valid IPv4 header checksum."""
+    eth = bytes.fromhex("0200000000020200000000010800")
+    ip_len = size - 14
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, ip_len, 1, 0, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))  # fmt: skip
+    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    udp = struct.pack("!HHHH", 1024, 9, ip_len - 20, 0)
+    payload = bytes(i & 0xFF for i in range(size - 42))
+    return eth + ip + udp + payload
+
+
+def make_capture(path: str, packets: int) -> None:
+    """Write an IMIX pcap (microseconds, little-endian) of ``packets`` records, fast."""
+    pattern = [size for size, weight in zip(SIZES, MIX, strict=True) for _ in range(weight)]
+    frames = {size: frame(size) for size in SIZES}
+    rec = struct.Struct("<IIII").pack
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        base = 1_700_000_000
+        step = 10_000
+        for first in range(0, packets, step):
+            parts = []
+            for i in range(first, min(first + step, packets)):
+                size = pattern[i % 12]
+                parts.append(rec(base + i // 100_000, (i % 100_000) * 10, size, size))
+                parts.append(frames[size])
+            f.write(b"".join(parts))
+    os.replace(tmp, path)
+
+
+def capture_path(packets: int) -> str:
+    os.makedirs(DATA, exist_ok=True)
+    path = os.path.join(DATA, f"imix-{packets}.pcap")
+    if not os.path.exists(path):
+        start = time.perf_counter()
+        make_capture(path, packets)
+        print(f"generated {path} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return path
+
+
+# --------------------------------------------------------------------------- readers
+def read_fragpool(path: str) -> dict:
+    from fragpool.io.offline import open_offline
+    from fragpool.mm import PageAllocator
+
+    pa = PageAllocator()
+    n = touched = 0
+    peak_pages = 0
+    with open_offline(path, allocator=pa) as reader:
+        read_batch = reader.read_batch
+        in_use = pa.in_use_pages
+        while True:
+            batch = read_batch(256)
+            if not batch:
+                break
+            pages = in_use()
+            if pages > peak_pages:
+                peak_pages = pages
+            for skb in batch:
+                touched ^= skb._mv[skb.data - skb._mbase]
+                skb.free()
+            n += len(batch)
+        stats = reader.stats()
+    return {
+        "packets": n,
+        "touched": touched,
+        "peak_pages": peak_pages,
+        "pages_taken": stats["pages_taken"],
+        "pages_in_use_after": pa.in_use_pages(),
+    }
+
+
+def read_dpkt(path: str) -> dict:
+    import dpkt
+
+    n = touched = 0
+    with open(path, "rb") as f:
+        for _ts, buf in dpkt.pcap.Reader(f):
+            touched ^= buf[0]
+            n += 1
+    return {"packets": n, "touched": touched}
+
+
+def read_scapy(path: str) -> dict:
+    from scapy.utils import RawPcapReader
+
+    n = touched = 0
+    with RawPcapReader(path) as reader:
+        for buf, _meta in reader:
+            touched ^= buf[0]
+            n += 1
+    return {"packets": n, "touched": touched}
+
+
+def read_pcapy(path: str) -> dict:
+    import pcapy
+
+    n = touched = 0
+    reader = pcapy.open_offline(path)
+    while True:
+        header, buf = reader.next()
+        if header is None:
+            break
+        touched ^= buf[0]
+        n += 1
+    return {"packets": n, "touched": touched}
+
+
+READERS = {
+    "fragpool": read_fragpool,
+    "dpkt": read_dpkt,
+    "scapy RawPcapReader": read_scapy,
+    "pcapy-ng": read_pcapy,
+}
+MODULES = {"dpkt": "dpkt", "scapy RawPcapReader": "scapy", "pcapy-ng": "pcapy"}
+
+
+def run_child(name: str, path: str) -> None:
+    """In the subprocess: read the file once, print one JSON line of results."""
+    start = time.perf_counter()
+    result = READERS[name](path)
+    result["seconds"] = time.perf_counter() - start
+    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps(result))
+
+
+def installed(name: str) -> bool:
+    module = MODULES.get(name)
+    if module is None:
+        return True
+    probe = f"import importlib.util,sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([sys.executable, "-c", probe]).returncode == 0
+
+
+def measure(name: str, path: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--child", name, path],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="rounds of all readers (median)")
+    parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--child", nargs=2, metavar=("READER", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        run_child(*args.child)
+        return 0
+    path = capture_path(args.packets)
+    size_mb = os.path.getsize(path) / 1e6
+    names = [name for name in READERS if installed(name)]
+    skipped = [name for name in READERS if name not in names]
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    for _ in range(args.runs):
+        for name in names:
+            results[name].append(measure(name, path))
+    med = {}
+    for name, runs in results.items():
+        seconds = statistics.median(r["seconds"] for r in runs)
+        med[name] = {
+            "seconds": seconds,
+            "pps": runs[0]["packets"] / seconds,
+            "mbps": size_mb / seconds,
+            "rss": statistics.median(r["peak_rss"] for r in runs),
+            "packets": runs[0]["packets"],
+        }
+    frag = med["fragpool"]
+    rows = [
+        [name, m["packets"], f"{m['pps']:,.0f}", round(m["mbps"], 1),
+         round(m["rss"] / 2**20, 1), round(frag["pps"] / m["pps"], 2)]
+        for name, m in med.items()
+    ]  # fmt: skip
+    print(f"file: {path} ({size_mb:.1f} MB, {args.packets} packets), median of {args.runs} runs")
+    print(table(["reader", "packets", "packets/s", "MB/s", "peak RSS MiB", "fragpool x"], rows))
+    if skipped:
+        print(f"not installed: {', '.join(skipped)}")
+    peak_pages = max(r["peak_pages"] for r in results["fragpool"])
+    print(f"fragpool: at most {peak_pages} compound pages in use at once")
+    verdicts = Verdicts()
+    counts = {m["packets"] for m in med.values()}
+    verdicts.check("every reader saw every packet", counts == {args.packets}, str(counts))
+    for peer, target in (("dpkt", 2.5), ("scapy RawPcapReader", 2.0)):
+        if peer in med:
+            ratio = frag["pps"] / med[peer]["pps"]
+            verdicts.check(f"fragpool >= {target}x {peer}", ratio >= target, f"{ratio:.2f}x")
+    rss = frag["rss"] / 2**20
+    verdicts.check("fragpool peak RSS < 64 MiB", rss < 64, f"{rss:.1f} MiB")
+    verdicts.check("<= 4 compound pages in use", peak_pages <= 4, str(peak_pages))
+    print(verdicts.summary())
+    return 0 if all(ok for _, ok, _ in verdicts.results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
