@@ -146,6 +146,7 @@ class RxDevice:
         self.peak_rss = 0
         self.report: TeardownReport | None = None
         self._up = False
+        self._stalled = False
 
     # ------------------------------------------------------------------ bring-up
     def open(self) -> None:
@@ -196,11 +197,19 @@ class RxDevice:
         while True:
             offered = wire.transmit(self.burst, self._dma)
             self.rounds += 1
-            self.net_rx_action()
+            done = self.net_rx_action()
             if progress is not None:
                 progress(self)
             if offered < 0 and not self.poll_list:
-                break
+                # A poll cut short (a failed allocation) completes with frames left on its
+                # ring; give such rings another poll while they make progress.
+                waiting = [ring for ring in self.rings if ring.pending()]
+                if not waiting or (done == 0 and self._stalled):
+                    break
+                self._stalled = done == 0
+                for ring in waiting:
+                    self._scheduled[ring.index] = True
+                    self.poll_list.append(ring)
         self.peak_rss = peak_rss_bytes()
         return self.stats()
 
@@ -238,7 +247,6 @@ class RxDevice:
             for key, value in snap.items():
                 if isinstance(value, int) and not isinstance(value, bool) and key != "ring":
                     total[key] = total.get(key, 0) + value
-        total["drops"] = total["rx_no_buffer"] + total["rx_length_errors"]
         return Snapshot(
             pool=self.pool,
             legacy_rx=self.legacy_rx,

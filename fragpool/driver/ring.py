@@ -446,6 +446,7 @@ class RxRing:
             polls=self.polls,
             polls_exhausted=self.polls_exhausted,
             max_work=self.max_work,
+            pages=self.source.pages_alloc,
             buffers=self.buffers_used,
             handed_up=self.handed_up,
             flips=self.flips,
@@ -460,6 +461,7 @@ class RxRing:
             rx_no_buffer=self.rx_no_buffer,
             rx_length_errors=self.rx_length_errors,
             teardown_lost=self.teardown_lost,
+            drops=self.rx_no_buffer + self.rx_length_errors,
             source=self.source.stats(),
             napi_frag_cache=self.napi.frag_cache.stats(),
         )

@@ -107,7 +107,7 @@ class FileWire(MemoryWire):
         n = 0
         ethernet = self.reader.linktype == LINKTYPE_ETHERNET
         steer = self.rss.steer
-        for skb in itertools.islice(self.reader, burst):
+        for skb in self.reader.read_batch(burst) if burst > 0 else ():
             frame = skb.linear_view() if not skb.data_len else bytes(skb)
             ring, rss_hash = steer(frame) if ethernet else (0, 0)
             self.per_ring[ring] += 1
