@@ -54,17 +54,26 @@ class SkbHeadCache:
         return free.pop()
 
     def put(self, skb: SkBuff) -> None:
-        """kmem_cache_free / napi_skb_cache_put(): take back a freed SkBuff object."""
+        """kmem_cache_free / napi_skb_cache_put(): take back a freed SkBuff object.
+
+        As napi_skb_cache_put does, the object is stored first; a cache that became full
+        hands a bulk back to its parent (or to the GC), so it never stays full.
+        """
         free = self.free
-        if len(free) >= self.size:
-            self.flushes += 1
-            parent = self.parent
-            drop = free[-self.bulk :]
-            del free[-self.bulk :]
-            if parent is not None:
-                for old in drop:
-                    parent.put(old)
         free.append(skb)
+        if len(free) >= self.size:
+            self._flush()
+
+    def _flush(self) -> None:
+        """kmem_cache_free_bulk() of the newest ``bulk`` objects of a full cache."""
+        self.flushes += 1
+        free = self.free
+        drop = free[-self.bulk :]
+        del free[-self.bulk :]
+        parent = self.parent
+        if parent is not None:
+            for old in drop:
+                parent.put(old)
 
     def stats(self) -> Snapshot:
         return Snapshot(

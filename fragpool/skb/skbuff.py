@@ -220,12 +220,11 @@ class SkBuff:
             self._drop_data()
             self._mv = None
         home = self._home
-        if home is not None:
+        if home is not None:  # kmem_cache_free() into the object's home cache, inlined
             cached = home.free
-            if len(cached) < home.size:
-                cached.append(self)
-            else:
-                home.put(self)
+            cached.append(self)
+            if len(cached) >= home.size:
+                home._flush()
 
     def release(self) -> None:
         """skb_release_all(): drop the data but keep the object (the caller recycles it)."""
