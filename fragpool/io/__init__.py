@@ -17,6 +17,9 @@ _LAZY = {
     "TPacketV3Ring": "fragpool.io.tpacket",
     "RingPacket": "fragpool.io.tpacket",
     "compile_filter": "fragpool.io.bpf",
+    "open_live": "fragpool.io.live",
+    "LiveCapture": "fragpool.io.live",
+    "LiveReport": "fragpool.io.live",
     # capture files (pcap, pcapng)
     "open_offline": "fragpool.io.offline",
     "OfflineReader": "fragpool.io.offline",

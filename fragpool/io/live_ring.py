@@ -1,0 +1,248 @@
+"""Live receive from a TPACKET_V3 ring: skbs built in place in kernel-filled blocks.
+
+A ring block is a multi-packet buffer the kernel owns until it retires it to user space.
+RingRx walks a retired block and builds one skb per packet on the bytes where the kernel
+wrote them (zero copy). The block carries a reference count: one for the walker while it
+still has packets to hand out, plus one per skb. An skb's free (``head_mem.frag_free``)
+drops its reference; the last one hands the block back to the kernel (TP_STATUS_KERNEL).
+
+Holding skbs must not stall capture. When more than ``copybreak_at`` blocks are held, the
+oldest held blocks are emptied by copying their live skbs into pool memory (copybreak):
+each such skb keeps its object and its bytes, and moves its head to a pool page; the block
+goes back to the kernel as soon as its last reference goes. Views taken earlier with
+``skb.linear_view()`` keep pointing into the ring; ``bytes(skb)`` is always right. A cloned
+skb cannot be moved (its clones share the head) and keeps its block until it is freed.
+
+skbs may be freed from any thread: a block whose last reference is dropped outside the
+receiving thread is queued and handed back by the receiving thread at its next poll.
+
+Kernel counterparts: tpacket_rcv filling blocks, prb_retire_current_block, the user side
+of TP_STATUS_USER/TP_STATUS_KERNEL; copybreak as in drivers' rx_copybreak.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from ..skb import SkBuff, skbuff_head_cache
+from .live_pool import ALIGN, PoolCursor
+from .tpacket import RingPacket, RingReport, TPacketV3Ring
+
+
+class RingRx:
+    """Skbs from a TPacketV3Ring, built in place; blocks refcounted and copied out when short."""
+
+    def __init__(
+        self,
+        ring: TPacketV3Ring,
+        cursor: PoolCursor,
+        snaplen: int,
+        linktype: int,
+        copybreak_at: int,
+    ) -> None:
+        self.ring = ring
+        self.sock = ring.sock
+        self.cursor = cursor
+        self.snaplen = snaplen
+        self.linktype = linktype
+        self.ifindex = ring.sock.ifindex
+        self.copybreak_at = copybreak_at
+        self.base = ring.base_address
+        self.bs = ring.block_size
+        self.refs = [0] * ring.block_nr
+        self.skbs: list[list[SkBuff]] = [[] for _ in range(ring.block_nr)]
+        self._order: deque[int] = deque()  # blocks in the order they were taken
+        self._pending: list[RingPacket] = []
+        self._pos = 0
+        self._block: int | None = None  # the block the walker is in
+        self._deferred: list[int] = []
+        self._thread = threading.get_ident()
+        self._closed = False
+        self.blocks = 0
+        self.copybreak_skbs = 0
+        self.copybreak_bytes = 0
+        self.copybreak_fail = 0
+        self.discarded_at_close = 0
+        #: The ring's teardown report, once every block went back and the ring was closed.
+        self.report: RingReport | None = None
+
+    # -- the block owner (head_mem protocol) ----------------------------------------------
+
+    def frag_free(self, addr: int) -> None:
+        """Drop one reference on the block holding ``addr``; the last one returns the block."""
+        i = (addr - self.base) // self.bs
+        refs = self.refs
+        n = refs[i] - 1
+        refs[i] = n
+        if n == 0:
+            self._block_done(i)
+
+    def _block_done(self, i: int) -> None:
+        if not self._closed and threading.get_ident() != self._thread:
+            self._deferred.append(i)  # list.append is atomic; handed back at the next poll
+            return
+        self.skbs[i].clear()
+        ring = self.ring
+        if ring._mm is None:
+            return
+        ring.release_block(i)
+        if self._closed and not any(self.refs):
+            self.report = ring.close()  # the last cloned skb let go after close()
+
+    def _run_deferred(self) -> None:
+        deferred = self._deferred
+        while deferred:
+            i = deferred.pop()
+            self.skbs[i].clear()
+            self.ring.release_block(i)
+
+    # -- receive --------------------------------------------------------------------------
+
+    def poll(self, budget: int, timeout: float | None, out: list[SkBuff]) -> int:
+        """Hand out up to ``budget`` skbs (appended to ``out``); returns how many.
+
+        Waits up to ``timeout`` seconds for a block when none is being walked.
+        """
+        self._thread = threading.get_ident()
+        if self._deferred:
+            self._run_deferred()
+        ring = self.ring
+        got = 0
+        wait = timeout
+        while got < budget:
+            pending = self._pending
+            pos = self._pos
+            if pos >= len(pending):
+                if self._block is not None:
+                    self._walker_done()
+                if ring.held_blocks > self.copybreak_at:
+                    self._copybreak()
+                b = ring.next_block(wait)
+                if b is None:
+                    break
+                self.blocks += 1
+                self._block = b
+                self._order.append(b)
+                self.refs[b] = 1
+                pending = self._pending = ring.packets(b)
+                pos = self._pos = 0
+            take = pending[pos : pos + budget - got]
+            self._pos = pos + len(take)
+            self._build(take, out)
+            got += len(take)
+            wait = 0
+        if self._block is not None and self._pos >= len(self._pending):
+            self._walker_done()
+        return got
+
+    def _build(self, take: list[RingPacket], out: list[SkBuff]) -> None:
+        b = self._block
+        pa = self.cursor.pa
+        mv = self.ring.view
+        base = self.base
+        snaplen, lt, ifindex = self.snaplen, self.linktype, self.ifindex
+        free = skbuff_head_cache.free
+        get = skbuff_head_cache.get
+        start = len(out)
+        append = out.append
+        for addr, snap, wire, ts, ptype, tci, _tpid, _status in take:
+            if snap > snaplen:
+                snap = snaplen
+            skb = free.pop() if free else get()
+            skb.init_rx(pa, self, addr, snap, (snap + ALIGN - 1) & -ALIGN, mv, base, False)
+            skb.tstamp = ts
+            skb.wire_len = wire
+            skb.pkt_type = ptype
+            skb.vlan_tci = tci
+            skb.ifindex = ifindex
+            skb.linktype = lt
+            append(skb)
+        self.refs[b] += len(take)
+        self.skbs[b].extend(out[start:])
+
+    def _walker_done(self) -> None:
+        b, self._block = self._block, None
+        self._pending = []
+        self._pos = 0
+        self.frag_free(self.base + b * self.bs)
+
+    # -- copybreak ------------------------------------------------------------------------
+
+    def _copybreak(self) -> None:
+        """Copy the live skbs of the oldest held blocks into pool memory until enough are back."""
+        order = self._order
+        ring = self.ring
+        while ring.held_blocks > self.copybreak_at and order:
+            b = order.popleft()
+            if self.refs[b] > 0 and b != self._block and not self._move_out(b):
+                order.appendleft(b)
+                return
+
+    def _move_out(self, b: int) -> bool:
+        """Move every movable skb of block b to pool memory; False when pool memory ran out."""
+        lo = self.base + b * self.bs
+        hi = lo + self.bs
+        cursor = self.cursor
+        ring_mv = self.ring.view
+        base = self.base
+        pa = cursor.pa
+        for skb in list(dict.fromkeys(self.skbs[b])):
+            if not (skb.is_live and skb._shared is None and skb.head_mem is self):
+                continue
+            head = skb.head
+            if not lo <= head < hi:
+                continue
+            n = skb.end - head
+            addr = cursor.copy_in(ring_mv[head - base : head - base + n])
+            if addr is None:
+                self.copybreak_fail += 1
+                return False
+            delta = addr - head
+            skb.head = addr
+            skb.data += delta
+            skb.tail += delta
+            skb.end += delta
+            skb._mv = cursor.mv
+            skb._mbase = cursor.mbase
+            skb.head_mem = pa
+            skb.pfmemalloc = cursor.pfmemalloc
+            self.copybreak_skbs += 1
+            self.copybreak_bytes += n
+            self.frag_free(head)  # may hand the block back
+        return True
+
+    # -- teardown -------------------------------------------------------------------------
+
+    def held_refs(self) -> int:
+        """Blocks that still have references (skbs or the walker)."""
+        return sum(1 for r in self.refs if r > 0)
+
+    def close(self) -> tuple[RingReport | None, int]:
+        """Copy out every held skb, hand every block back, close the ring.
+
+        Returns (the ring's report, blocks that could not be handed back). A block held by a
+        cloned skb keeps the ring mapped until that skb is freed; the socket closes anyway.
+        """
+        self._thread = threading.get_ident()
+        self._run_deferred()
+        if self._block is not None:
+            self._walker_done()
+        for b in range(len(self.refs)):
+            if self.refs[b] > 0:
+                self._move_out(b)
+        ring = self.ring
+        stuck = self.held_refs()
+        if stuck == 0:
+            while True:  # blocks the kernel retired after the last poll: discard them
+                b = ring.next_block(0)
+                if b is None:
+                    break
+                self.discarded_at_close += len(ring.packets(b))
+                ring.release_block(b)
+        self._closed = True
+        if stuck:
+            ring.sock.close()
+            return None, stuck
+        self.report = ring.close()
+        return self.report, 0
