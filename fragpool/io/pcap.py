@@ -83,6 +83,7 @@ class PcapFormat:
         self.path = path
         self.pa = pa
         self.strict = strict
+        self.header = bytes(header[:FILE_HEADER_LEN])
         self.byteorder = order
         self.magic = magic
         self.nanosecond = magic == MAGIC_NSEC
@@ -107,17 +108,7 @@ class PcapFormat:
 
     def file_header(self) -> bytes:
         """The 24-byte header as it stands in the file (for writing the file back)."""
-        major, minor = self.version
-        return struct.pack(
-            self.byteorder + "IHHiIII",
-            self.magic,
-            major,
-            minor,
-            0,
-            0,
-            self.header_snaplen,
-            self.linktype_field,
-        )
+        return self.header
 
     def stats(self) -> dict:
         """Format facts for the reader's stats()."""

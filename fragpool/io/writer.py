@@ -1,0 +1,201 @@
+"""Writers of capture files from skbs: classic pcap (micro or nano) and pcapng.
+
+:class:`PcapWriter` writes a pcap file; ``PcapWriter.like(reader, path)`` copies the
+header of a pcap file being read (magic, byte order, version, snaplen, link-type field) so
+a file read and written back is byte-identical. :class:`PcapngWriter` writes one section
+in little-endian order with an IDB (nanosecond if_tsresol) for each (interface id, link
+type) pair it meets, and an EPB per packet. Both write ``bytes(skb)`` with the skb's
+``tstamp``, ``wire_len``, ``ifindex`` and ``linktype``; ``open_dump`` (libpcap's
+pcap_dump_open) picks one by name.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import struct
+from typing import Any, BinaryIO
+
+from .linktypes import LINKTYPE_ETHERNET, MAXIMUM_SNAPLEN
+from .pcap import MAGIC_MODIFIED, MAGIC_NSEC, MAGIC_USEC
+
+NS = 1_000_000_000
+
+
+class _Writer(abc.ABC):
+    """What both writers share: the file, write(skb), close, the context manager."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._f: BinaryIO = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        self.packets = 0
+
+    def write(self, skb: Any) -> None:
+        """Write one packet: the skb's bytes and metadata."""
+        self.write_packet(bytes(skb), skb.tstamp, skb.wire_len or skb.len, skb.ifindex, skb)
+
+    @abc.abstractmethod
+    def write_packet(
+        self,
+        data: bytes,
+        tstamp: int,
+        wire_len: int | None = None,
+        ifindex: int = 0,
+        meta: Any = None,
+    ) -> None:
+        """Write one packet from its bytes and metadata (``meta``: an skb, or None)."""
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PcapWriter(_Writer):
+    """A classic pcap file: microsecond (default) or nanosecond timestamps."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        linktype: int = LINKTYPE_ETHERNET,
+        *,
+        nanosecond: bool = False,
+        snaplen: int = MAXIMUM_SNAPLEN,
+        byteorder: str = "<",
+        header: bytes | None = None,
+        modified: bool = False,
+        swapped: bool = False,
+    ) -> None:
+        super().__init__(path)
+        if byteorder not in "<>":
+            raise ValueError(f"byteorder {byteorder!r} must be '<' or '>'")
+        magic = MAGIC_MODIFIED if modified else MAGIC_NSEC if nanosecond else MAGIC_USEC
+        if header is None:
+            header = struct.pack(byteorder + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
+        self.linktype = linktype
+        self.units = 1 if nanosecond else 1000
+        self.modified = modified
+        self.swapped = swapped
+        self._rec = struct.Struct(byteorder + ("IIIIiHBx" if modified else "IIII"))
+        self._f.write(header)
+
+    @classmethod
+    def like(cls, reader: Any, path: str | os.PathLike[str]) -> PcapWriter:
+        """A writer whose header repeats that of the pcap file ``reader`` is reading."""
+        fmt = reader.fmt
+        if not hasattr(fmt, "file_header"):
+            raise ValueError(f"{reader.path} is not a classic pcap file")
+        return cls(
+            path,
+            fmt.linktype,
+            nanosecond=fmt.nanosecond,
+            byteorder=fmt.byteorder,
+            header=fmt.file_header(),
+            modified=fmt.modified,
+            swapped=fmt.swapped == 2,
+        )
+
+    def write_packet(
+        self,
+        data: bytes,
+        tstamp: int,
+        wire_len: int | None = None,
+        ifindex: int = 0,
+        meta: Any = None,
+    ) -> None:
+        """Write one record: ``data`` captured at ``tstamp`` ns, ``wire_len`` on the wire."""
+        sec, frac = divmod(tstamp, NS)
+        incl = len(data)
+        orig = incl if wire_len is None else wire_len
+        if self.swapped:
+            incl, orig = orig, incl
+        if self.modified:
+            protocol = getattr(meta, "protocol", 0)
+            pkt_type = getattr(meta, "pkt_type", 0)
+            head = self._rec.pack(sec, frac // self.units, incl, orig, ifindex, protocol, pkt_type)
+        else:
+            head = self._rec.pack(sec, frac // self.units, incl, orig)
+        self._f.write(head)
+        self._f.write(data)
+        self.packets += 1
+
+
+class PcapngWriter(_Writer):
+    """A pcapng file: one little-endian section, an IDB per (interface id, link type)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        linktype: int = LINKTYPE_ETHERNET,
+        *,
+        snaplen: int = 0,
+        application: str = "fragpool",
+    ) -> None:
+        super().__init__(path)
+        self.linktype = linktype
+        self.snaplen = snaplen
+        self._ifaces: dict[tuple[int, int], int] = {}
+        opts = _option(4, application.encode()) + _option(0, b"")
+        self._block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opts)
+
+    def _block(self, btype: int, body: bytes) -> None:
+        total = 12 + len(body)
+        self._f.write(struct.pack("<II", btype, total) + body + struct.pack("<I", total))
+
+    def interface(self, ifindex: int, linktype: int) -> int:
+        """The IDB number for packets of ``ifindex`` with ``linktype`` (written on first use)."""
+        key = (ifindex, linktype)
+        number = self._ifaces.get(key)
+        if number is None:
+            number = self._ifaces[key] = len(self._ifaces)
+            opts = _option(9, bytes([9])) + _option(0, b"")
+            self._block(1, struct.pack("<HHI", linktype, 0, self.snaplen) + opts)
+        return number
+
+    def write_packet(
+        self,
+        data: bytes,
+        tstamp: int,
+        wire_len: int | None = None,
+        ifindex: int = 0,
+        meta: Any = None,
+    ) -> None:
+        """Write one EPB: ``data`` captured at ``tstamp`` ns on interface ``ifindex``."""
+        linktype = getattr(meta, "linktype", None) or self.linktype
+        number = self.interface(ifindex, linktype)
+        incl = len(data)
+        orig = incl if wire_len is None else wire_len
+        pad = b"\0" * (-incl % 4)
+        head = struct.pack("<IIIII", number, tstamp >> 32, tstamp & 0xFFFFFFFF, incl, orig)
+        self._block(6, head + bytes(data) + pad)
+        self.packets += 1
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def open_dump(
+    path: str | os.PathLike[str],
+    linktype: int = LINKTYPE_ETHERNET,
+    *,
+    format: str | None = None,
+    nanosecond: bool = False,
+) -> PcapWriter | PcapngWriter:
+    """pcap_dump_open(): a writer for ``path``; pcapng when ``format`` says so or the name
+    ends in .pcapng, else classic pcap (nanosecond timestamps if asked)."""
+    if format is None:
+        format = "pcapng" if os.fspath(path).endswith(".pcapng") else "pcap"
+    if format == "pcapng":
+        return PcapngWriter(path, linktype)
+    if format == "pcap":
+        return PcapWriter(path, linktype, nanosecond=nanosecond)
+    raise ValueError(f"format {format!r} must be 'pcap' or 'pcapng'")
