@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from ..driver import POOL_KINDS, FileWire, LiveWire, RxDevice
 from ..driver.constants import DEFAULT_BUDGET, DEFAULT_RING_SIZE, DEFAULT_RINGS
@@ -121,7 +122,8 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
-def _print_text(doc: dict, out=sys.stdout) -> None:
+def _print_text(doc: dict, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     cfg = doc["config"]
     mode = "legacy-rx" if cfg["legacy_rx"] else "build_skb"
     print(
