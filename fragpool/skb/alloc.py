@@ -6,6 +6,8 @@ the allocator or cache that failed.
 
 from __future__ import annotations
 
+from threading import get_ident
+
 from ..mm import NapiContext, PageAllocator, current_napi, default_allocator
 from ..mm import percpu as _percpu
 from ..stats import Snapshot
@@ -149,24 +151,29 @@ def netdev_alloc_skb(length: int, *, allocator: PageAllocator | None = None) -> 
 def napi_alloc_skb(length: int, ctx: NapiContext | None = None) -> SkBuff | None:
     """napi_alloc_skb(): like netdev_alloc_skb, with NET_IP_ALIGN more headroom and the
     calling NAPI context's frag cache and skb head cache (no lock)."""
-    ctx = ctx or current_napi()
-    ctx.check()
+    if ctx is None:
+        ctx = current_napi()
+    if ctx._owner != get_ident():
+        ctx.check()
     pa = ctx.pa
-    cache = napi_skb_cache(ctx)
-    size = length + NET_SKB_PAD + NET_IP_ALIGN
+    cache = ctx.extensions.get("skb_cache") or napi_skb_cache(ctx)
+    size = length + _NAPI_PAD
     if size <= SKB_SMALL_HEAD_LIMIT or size > SKB_FRAG_HEAD_LIMIT:
         skb = _heap_head(pa, size, cache)
-    else:
-        size = SKB_HEAD_ALIGN(size)
-        frag_cache = ctx.frag_cache
-        data = frag_cache.alloc(size)
-        if data is None:
-            counts.alloc_fail += 1
-            return None
-        counts.frag_heads += 1
-        skb = _around(pa, cache, data, size, None)
-    skb.reserve(NET_SKB_PAD + NET_IP_ALIGN)
+        skb.reserve(_NAPI_PAD)
+        return skb
+    size = SKB_HEAD_ALIGN(size)
+    data = ctx.frag_cache.alloc(size)
+    if data is None:
+        counts.alloc_fail += 1
+        return None
+    counts.frag_heads += 1
+    skb = _around(pa, cache, data, size, None)
+    skb.data = skb.tail = data + _NAPI_PAD  # skb_reserve() of a fresh skb: room is certain
     return skb
+
+
+_NAPI_PAD = NET_SKB_PAD + NET_IP_ALIGN
 
 
 def alloc_skb(size: int, *, allocator: PageAllocator | None = None) -> SkBuff:

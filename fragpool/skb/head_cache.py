@@ -44,13 +44,22 @@ class SkbHeadCache:
         self.refills += 1
         parent = self.parent
         free = self.free
-        for _ in range(self.bulk):
-            if parent is not None:
-                skb = parent.get()  # its home stays the slab: kfree_skb returns it there
-            else:
+        want = self.bulk
+        if parent is not None:
+            # kmem_cache_alloc_bulk(): take what the parent has cached in one slice; the
+            # objects' home stays the parent (kfree_skb returns them there).
+            spare = parent.free
+            take = spare[-want:]
+            del spare[-want:]
+            parent.gets += len(take)
+            free.extend(take)
+            for _ in range(want - len(take)):
+                free.append(parent.get())
+        else:
+            for _ in range(want):
                 skb = SkBuff()
                 skb._home = self
-            free.append(skb)
+                free.append(skb)
         return free.pop()
 
     def put(self, skb: SkBuff) -> None:
