@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 import select
+import time
 from collections.abc import Callable, Iterable, Iterator
 
 from ..mm import PageAllocator
@@ -27,6 +28,8 @@ from ..stats import Snapshot
 from .rss import Rss
 
 Dma = Callable[[int, "bytes | memoryview", int, int], bool]
+
+_fanout_ids = itertools.count()
 
 #: Link type of Ethernet captures (LINKTYPE_ETHERNET / DLT_EN10MB); others are not steered.
 LINKTYPE_ETHERNET = 1
@@ -135,8 +138,9 @@ class FileWire(MemoryWire):
 class LiveWire:
     """An interface as the wire: one AF_PACKET socket per ring in a PACKET_FANOUT hash group.
 
-    ``count`` stops after that many frames (tcpdump's -c); ``idle_timeout`` is how long one
-    ``transmit`` waits for traffic before returning 0. Needs CAP_NET_RAW.
+    ``count`` stops after that many frames (tcpdump's -c), ``duration`` after that many
+    seconds from attach; ``idle_timeout`` is how long one ``transmit`` waits for traffic
+    before returning 0; ``rcvbuf`` sets each socket's SO_RCVBUFFORCE. Needs CAP_NET_RAW.
     """
 
     BOUNCE = 65536
@@ -149,8 +153,13 @@ class LiveWire:
         promisc: bool = False,
         filter: str | None = None,
         idle_timeout: float = 0.1,
+        duration: float | None = None,
+        rcvbuf: int | None = None,
     ) -> None:
         self.ifname = ifname
+        self.duration = duration
+        self.rcvbuf = rcvbuf
+        self._deadline: float | None = None
         self.count = count
         self.promisc = promisc
         self.filter = filter
@@ -166,7 +175,7 @@ class LiveWire:
     def attach(self, nrings: int) -> None:
         from ..io.afpacket import PacketSocket
 
-        group = os.getpid() & 0xFFFF
+        group = (os.getpid() * 8 + next(_fanout_ids)) & 0xFFFF  # unique per device
         try:
             for _ in range(nrings):
                 self.socks.append(
@@ -175,6 +184,7 @@ class LiveWire:
                         promisc=self.promisc,
                         filter=self.filter,
                         fanout=(group, "hash"),
+                        rcvbuf=self.rcvbuf,
                     )
                 )
         except BaseException:
@@ -182,6 +192,8 @@ class LiveWire:
             raise
         self.per_ring = [0] * nrings
         self._bounce = [memoryview(bytearray(self.BOUNCE)) for _ in range(nrings)]
+        if self.duration is not None:
+            self._deadline = time.monotonic() + self.duration
         self._poll = select.poll()
         for sock in self.socks:
             self._poll.register(sock.fileno(), select.POLLIN)
@@ -191,6 +203,8 @@ class LiveWire:
         self.stopped = True
 
     def transmit(self, burst: int, dma: Dma) -> int:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self.stopped = True
         if self.stopped or (self.count is not None and self.offered >= self.count):
             return -1
         limit = burst
