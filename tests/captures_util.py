@@ -94,9 +94,13 @@ def scapy_frames(n: int, seed: int, lo: int = 14, hi: int = 9018) -> list[bytes]
     sizes = [lo, hi, 42, 43, 1514] + [rng.randint(lo, hi) for _ in range(n)]
     for size in sizes[: n - 1]:
         if size < 42:
-            frames.append(bytes(Ether(type=0x88B5) / bytes(size - 14)))
+            frames.append(bytes(Ether(dst="02:00:00:00:00:02", type=0x88B5) / bytes(size - 14)))
             continue
-        pkt = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1024, dport=9)
+        pkt = (
+            Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+            / IP(src="10.0.0.1", dst="10.0.0.2")
+            / UDP(sport=1024, dport=9)
+        )
         pkt = pkt / rng.randbytes(size - 42)
         frames.append(bytes(pkt))
     return frames
