@@ -105,6 +105,7 @@ class PcapFormat:
         self.skipped_records = 0
         self.skipped_bytes = 0
         self._lost = False
+        self._last_sec = -1
 
     def file_header(self) -> bytes:
         """The 24-byte header as it stands in the file (for writing the file back)."""
@@ -244,6 +245,8 @@ class PcapFormat:
             return -1
         if fields[1] >= 1000000000 // self.mult:
             return -1
+        if self._last_sec >= 0 and abs(fields[0] - self._last_sec) > 86400:
+            return -1  # a day away from the last good record: not a record header
         return incl
 
     def _lengths(self, incl: int, orig: int) -> tuple[int, int]:
@@ -297,6 +300,7 @@ class PcapFormat:
             skb.init_rx(
                 pa, head_mem, mbase + start + pos + hl, incl, hl + incl, mv, mbase, pfmemalloc
             )
+            self._last_sec = fields[0]
             skb.tstamp = fields[0] * 1000000000 + fields[1] * mult
             skb.wire_len = orig
             skb.linktype = lt
