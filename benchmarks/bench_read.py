@@ -109,7 +109,7 @@ def read_fragpool(path: str) -> dict:
             if pages > peak_pages:
                 peak_pages = pages
             for skb in batch:
-                touched ^= skb._mv[skb.data - skb._mbase]
+                touched ^= skb.linear_view()[0]
                 skb.free()
             n += len(batch)
         stats = reader.stats()

@@ -365,7 +365,7 @@ class OfflineReader:
         before = len(out)
         try:
             pos = fmt.parse(
-                mv, self._mbase, start, filled, out, self.pa, self._page.pfmemalloc, self._chunk_off
+                mv, self._mbase, start, filled, out, self.pa, self._page, self._chunk_off
             )
         finally:
             self._bias -= len(out) - before
@@ -401,7 +401,7 @@ class OfflineReader:
             return
         addr = ctypes.addressof(buf)
         before = len(out)
-        pos = self.fmt.parse(mv, addr, 0, need, out, self._own, False, offset)
+        pos = self.fmt.parse(mv, addr, 0, need, out, self._own, None, offset)
         for skb in out[before:]:
             self._own.bufs[skb.head] = buf
         if pos != need:

@@ -22,11 +22,14 @@ that lie whole in a buffer and builds one skb per record on the bytes where they
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..skb import skbuff_head_cache
 from .errors import CaptureFormatError
 from .linktypes import max_snaplen
+
+if TYPE_CHECKING:
+    from ..mm import Page
 
 MAGIC_USEC = 0xA1B2C3D4
 MAGIC_NSEC = 0xA1B23C4D
@@ -153,7 +156,7 @@ class PcapFormat:
         filled: int,
         out: list,
         head_mem: Any,
-        pfmemalloc: bool,
+        page: Page | None,
         file_off: int,
     ) -> int:
         """Build skbs for the whole records in ``mv[start:start + filled]``; return the stop.
@@ -164,14 +167,11 @@ class PcapFormat:
         CaptureFormatError after appending every good record before it to ``out``.
         """
         if self.modified or self.swapped or not self.strict:
-            return self._parse_general(
-                mv, mbase, start, filled, out, head_mem, pfmemalloc, file_off
-            )
+            return self._parse_general(mv, mbase, start, filled, out, head_mem, page, file_off)
+        pfmemalloc = page.pfmemalloc if page is not None else False
         limit = self.max_caplen
         if filled > limit:
-            return self._parse_general(
-                mv, mbase, start, filled, out, head_mem, pfmemalloc, file_off
-            )
+            return self._parse_general(mv, mbase, start, filled, out, head_mem, page, file_off)
         # With a buffer no longer than the caplen ceiling, "record ends past the buffer"
         # also catches every caplen above the ceiling: one test per record.
         unpack = self._rec.unpack_from
@@ -204,6 +204,7 @@ class PcapFormat:
             skb.len = incl
             skb.truesize = incl + 16
             skb.pfmemalloc = pfmemalloc
+            skb._page = page
             skb.head_frag = True
             skb.data_len = skb.ifindex = 0
             skb.cloned = False
@@ -263,10 +264,11 @@ class PcapFormat:
         filled: int,
         out: list,
         head_mem: Any,
-        pfmemalloc: bool,
+        page: Page | None,
         file_off: int,
     ) -> int:
         """parse() for modified pcap, old versions' length swap and non-strict reading."""
+        pfmemalloc = page.pfmemalloc if page is not None else False
         rec = self._rec
         hl = self.hdrlen
         get = skbuff_head_cache.get
@@ -298,7 +300,7 @@ class PcapFormat:
                 return pos
             skb = get()
             skb.init_rx(
-                pa, head_mem, mbase + start + pos + hl, incl, hl + incl, mv, mbase, pfmemalloc
+                pa, head_mem, mbase + start + pos + hl, incl, hl + incl, mv, mbase, pfmemalloc, page
             )
             self._last_sec = fields[0]
             skb.tstamp = fields[0] * 1000000000 + fields[1] * mult

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..skb import skbuff_head_cache
 from .errors import CaptureFormatError
 from .linktypes import max_snaplen
+
+if TYPE_CHECKING:
+    from ..mm import Page
 
 SHB = 0x0A0D0D0A
 IDB = 1
@@ -191,7 +194,7 @@ class PcapngFormat:
         filled: int,
         out: list,
         head_mem: Any,
-        pfmemalloc: bool,
+        page: Page | None,
         file_off: int,
     ) -> int:
         """Walk the whole blocks in ``mv[start:start + filled]``; return where it stopped.
@@ -251,9 +254,7 @@ class PcapngFormat:
                 except IndexError:
                     skb = get()
                 try:
-                    self._packet(
-                        btype, mv, mbase, at, blen, skb, head_mem, pfmemalloc, file_off - start
-                    )
+                    self._packet(btype, mv, mbase, at, blen, skb, head_mem, page, file_off - start)
                 except CaptureFormatError:
                     skbuff_head_cache.put(skb)
                     if self.strict:
@@ -312,7 +313,7 @@ class PcapngFormat:
         blen: int,
         skb: Any,
         head_mem: Any,
-        pfmemalloc: bool,
+        page: Page | None,
         off: int,
     ) -> None:
         """Fill ``skb`` from the packet block at ``mv[at:]`` (``off`` + at = file offset)."""
@@ -358,7 +359,8 @@ class PcapngFormat:
         skb.tail = skb.end = addr + incl
         skb.len = incl
         skb.truesize = blen
-        skb.pfmemalloc = pfmemalloc
+        skb.pfmemalloc = page.pfmemalloc if page is not None else False
+        skb._page = page
         skb.head_frag = True
         skb.data_len = 0
         skb.cloned = False

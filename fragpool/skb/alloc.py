@@ -60,6 +60,7 @@ def _around(
     skb.tstamp = skb.wire_len = skb.ifindex = skb.linktype = 0
     skb.protocol = skb.pkt_type = skb.hash = skb.mark = skb.vlan_tci = 0
     skb._mv = arena.view
+    skb._page = page
     skb._mbase = arena.raw_addr
     skb._live = True
     return skb
@@ -106,6 +107,7 @@ def build_skb(data: int, frag_size: int, *, allocator: PageAllocator | None = No
     skb.tstamp = skb.wire_len = skb.ifindex = skb.linktype = 0
     skb.protocol = skb.pkt_type = skb.hash = skb.mark = skb.vlan_tci = 0
     skb._mv = arena.view
+    skb._page = page
     skb._mbase = arena.raw_addr
     skb._live = True
     return skb

@@ -29,7 +29,7 @@ from .constants import (
 from .heap import heap_heads
 
 if TYPE_CHECKING:
-    from ..mm import PageAllocator
+    from ..mm import Page, PageAllocator
 
 
 class SkbError(Exception):
@@ -117,6 +117,7 @@ class SkBuff:
         "_mbase",
         "_live",
         "_home",
+        "_page",
     )
 
     def __init__(self) -> None:
@@ -125,6 +126,9 @@ class SkBuff:
         self._shared: SharedInfo | None = None
         self._mv: memoryview | None = None
         self._home = None
+        #: The pool Page holding the head when head_mem is the allocator (else None): lets
+        #: free() drop the head's reference without a mem_map lookup.
+        self._page: Page | None = None
 
     # --------------------------------------------------------------- construction
     def _init(
@@ -153,6 +157,7 @@ class SkBuff:
         self.protocol = self.pkt_type = self.hash = self.mark = self.vlan_tci = 0
         self._mv = mv
         self._mbase = mbase
+        self._page = None
         self._live = True
         return self
 
@@ -166,12 +171,14 @@ class SkBuff:
         mv: memoryview,
         mbase: int,
         pfmemalloc: bool,
+        page: Page | None = None,
     ) -> SkBuff:
         """An skb whose head is exactly ``length`` received bytes at ``addr`` (no tailroom).
 
         For multi-packet receive buffers (a capture-file chunk, a TPACKET_V3 block): the
         packet stays where the device put it and the skb takes one reference on the buffer,
-        released through ``head_mem.frag_free(addr)``.
+        released through ``head_mem.frag_free(addr)``. Pass ``page`` (the pool page holding
+        ``addr``, when ``head_mem`` is the allocator) to make the free cheaper.
         """
         self.pa = pa
         self.head_mem = head_mem
@@ -187,6 +194,7 @@ class SkBuff:
         self.protocol = self.pkt_type = self.hash = self.mark = self.vlan_tci = 0
         self._mv = mv
         self._mbase = mbase
+        self._page = page
         self._live = True
         return self
 
@@ -199,20 +207,16 @@ class SkBuff:
         if self._shared is None:
             if self.frags:
                 _put_frags(self.pa, self.frags)
-            pa = self.head_mem
-            if pa is self.pa:
+            page = self._page
+            if page is not None:
                 # page_frag_free() of the head inlined (the per-packet path): drop the
                 # fragment's reference; the allocator's own call handles the last one.
-                head = self.head
-                page = pa.mem_map.get(head >> pa.page_shift)
-                if page is None:
-                    pa.frag_free(head)  # raises, naming the address
                 n = page.ref - 1
                 if n > 0:
                     page.ref = n
-                    pa.frag_frees += 1
+                    self.pa.frag_frees += 1
                 else:
-                    pa.frag_free(head)
+                    self.pa.frag_free(self.head)
             else:
                 self.head_mem.frag_free(self.head)
                 self._mv = None  # let a heap head or a capture buffer go
@@ -396,6 +400,7 @@ class SkBuff:
         delta = addr - self.head
         self.frags = frags
         self.head_mem = heap_heads
+        self._page = None
         self.head = addr
         self.data += delta
         self.tail += delta
@@ -469,7 +474,8 @@ class SkBuff:
     # --------------------------------------------------------------- bytes
     def linear_view(self) -> memoryview:
         """A writable view of the linear part (data..tail), no copy."""
-        self._check()
+        if not self._live:
+            self._check()
         start = self.data - self._mbase
         return self._mv[start : start + self.len - self.data_len]
 
@@ -566,6 +572,7 @@ class SkBuff:
         addr, mv = heap_heads.alloc(size + SHINFO_SIZE)
         self._drop_data()
         self.head_mem = heap_heads
+        self._page = None
         self.head = addr
         self.data = addr + headroom
         self.tail = self.data + len(payload)
@@ -636,6 +643,7 @@ _COPY_FIELDS = (
     "_mv",
     "_mbase",
     "_home",
+    "_page",
     *_META_FIELDS,
 )
 
