@@ -24,6 +24,8 @@ some NICs) are truncated to that in the socket modes; ``wire_len`` keeps their l
 from __future__ import annotations
 
 import errno
+import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,11 +203,29 @@ class LiveCapture:
         if pending:
             return pending
         out: list[SkBuff] = []
-        self.rx.poll(budget, timeout, out)
+        try:
+            self.rx.poll(budget, timeout, out)
+        except LiveCaptureError:
+            raise
+        except OSError as e:
+            raise self._gone(e.errno or errno.EIO) from None
         if out:
             self.packets_received += len(out)
             self.bytes_received += sum(skb.len for skb in out)
+        else:
+            self._check_socket()
         return out
+
+    def _check_socket(self) -> None:
+        """SO_ERROR after an empty poll: the interface went down or away (sk_err)."""
+        err = self.sock.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise self._gone(err)
+
+    def _gone(self, err: int) -> LiveCaptureError:
+        down = err in (errno.ENETDOWN, errno.ENXIO, errno.ENODEV)
+        what = "went down or away" if down else "failed"
+        return LiveCaptureError(err, f"interface {self.ifname!r} {what}: {os.strerror(err)}")
 
     def _take_pending(self, budget: int) -> list[SkBuff]:
         cur, self._cur = self._cur, None
