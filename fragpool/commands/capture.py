@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--lenient", action="store_true", help="skip damaged records instead of stopping"
     )
+    from ._live_capture import add_arguments as add_live_arguments
+
+    add_live_arguments(parser)  # -i IF and the live options; run_live handles them
     parser.set_defaults(func=run)
 
 
@@ -121,6 +124,10 @@ def _ipv6(ip: bytes, wire_len: int) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..io.errors import CaptureFormatError
 
+    if getattr(args, "interface", None):
+        from ._live_capture import run_live
+
+        return run_live(args)
     try:
         src = _source(args)
     except (CaptureFormatError, OSError) as err:
