@@ -206,6 +206,7 @@ class RingRx:
             skb._mv = cursor.mv
             skb._mbase = cursor.mbase
             skb.head_mem = pa
+            skb._page = cursor.page
             skb.pfmemalloc = cursor.pfmemalloc
             self.copybreak_skbs += 1
             self.copybreak_bytes += n

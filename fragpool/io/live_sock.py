@@ -92,7 +92,7 @@ class RecvIntoRx(_SockRx):
             c.off += used
             c.bias -= 1
             skb = free.pop() if free else get()
-            skb.init_rx(pa, pa, c.mbase + at, n, used, mv, c.mbase, c.pfmemalloc)
+            skb.init_rx(pa, pa, c.mbase + at, n, used, mv, c.mbase, c.pfmemalloc, c.page)
             skb.tstamp = meta.ts_ns
             skb.wire_len = meta.wirelen
             skb.pkt_type = meta.pkttype
@@ -141,6 +141,7 @@ class MmsgRx(_SockRx):
             wait = 0
             mv = c.mv
             pf = c.pfmemalloc
+            page = c.page
             lens, wire, ts = mm.snaplen, mm.wirelen, mm.ts_ns
             ptype, tci = mm.pkttype, mm.vlan_tci
             addr = first
@@ -149,7 +150,7 @@ class MmsgRx(_SockRx):
                 if ln > snaplen:
                     ln = snaplen
                 skb = free.pop() if free else get()
-                skb.init_rx(pa, pa, addr, ln, frame, mv, mbase, pf)
+                skb.init_rx(pa, pa, addr, ln, frame, mv, mbase, pf, page)
                 skb.tstamp = ts[i]
                 skb.wire_len = wire[i]
                 skb.pkt_type = ptype[i]
