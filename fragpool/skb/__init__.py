@@ -28,6 +28,7 @@ from .skbuff import (
     SkbStateError,
     SkBuff,
     alloc_heap_skb,
+    kfree_skb_list,
     set_max_skb_frags,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "build_skb",
     "from_scapy",
     "heap_heads",
+    "kfree_skb_list",
     "napi_alloc_skb",
     "napi_build_skb",
     "napi_consume_skb",

@@ -18,6 +18,7 @@ freed may reappear as a new packet: keep no reference to a freed skb.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .constants import (
@@ -646,6 +647,33 @@ _COPY_FIELDS = (
     "_page",
     *_META_FIELDS,
 )
+
+
+def kfree_skb_list(skbs: Iterable[SkBuff]) -> None:
+    """kfree_skb_list(): free a batch of skbs, as a consumer of ``read_batch`` does.
+
+    The same release as ``SkBuff.free`` for each, with the common case (an unshared pool
+    head, no frags, not the page's last reference) done inline: a batch consumer saves a
+    method call per packet. Anything else goes through ``free()``.
+    """
+    for skb in skbs:
+        page = skb._page
+        if page is None or not skb._live or skb._shared is not None or skb.frags:
+            skb.free()
+            continue
+        n = page.ref - 1
+        if n <= 0:
+            skb.free()
+            continue
+        page.ref = n
+        skb._live = False
+        skb.pa.frag_frees += 1
+        home = skb._home
+        if home is not None:
+            cached = home.free
+            cached.append(skb)
+            if len(cached) >= home.size:
+                home._flush()
 
 
 def alloc_heap_skb(pa: PageAllocator, size: int, *, home: Any = None) -> SkBuff:
