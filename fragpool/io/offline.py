@@ -108,6 +108,7 @@ class OfflineReader:
         self._error: CaptureFormatError | None = None
         self._pending: list[SkBuff] = []
         self._cur: Iterator[SkBuff] | None = None
+        self._stream_it: Iterator[SkBuff] | None = None
         self._own = _OwnBuffers()
         # counters
         self.packets = 0
@@ -168,13 +169,15 @@ class OfflineReader:
         self.close()
 
     def __iter__(self) -> Iterator[SkBuff]:
-        return self._stream()
+        # One stream per reader: a second iter() (islice in a loop, a for loop that broke
+        # out) must continue where the first stopped, not lose the batch it was holding.
+        stream = self._stream_it
+        if stream is None:
+            stream = self._stream_it = self._stream()
+        return stream
 
     def __next__(self) -> SkBuff:
-        batch = self.read_batch(1)
-        if not batch:
-            raise StopIteration
-        return batch[0]
+        return next(iter(self))
 
     def _stream(self) -> Iterator[SkBuff]:
         while True:
