@@ -22,12 +22,23 @@ of TP_STATUS_USER/TP_STATUS_KERNEL; copybreak as in drivers' rx_copybreak.
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections import deque
 
 from ..skb import SkBuff, skbuff_head_cache
+from .afpacket import vlan_of
+from .if_packet import (
+    BLOCK_DESC,
+    TP_STATUS_VLAN_VALID,
+    TPACKET3_HDR_PKTTYPE,
+    TPACKET3_HDRLEN,
+    VLAN_HLEN,
+    VLAN_TAG,
+)
+from .live_errors import LiveCaptureError
 from .live_pool import ALIGN, PoolCursor
-from .tpacket import RingPacket, RingReport, TPacketV3Ring
+from .tpacket import RingReport, TPacketV3Ring
 
 
 class RingRx:
@@ -53,8 +64,8 @@ class RingRx:
         self.refs = [0] * ring.block_nr
         self.skbs: list[list[SkBuff]] = [[] for _ in range(ring.block_nr)]
         self._order: deque[int] = deque()  # blocks in the order they were taken
-        self._pending: list[RingPacket] = []
-        self._pos = 0
+        self._off = 0  # view offset of the walker's next tpacket3_hdr
+        self._left = 0  # packets of the walker's block not handed out yet
         self._block: int | None = None  # the block the walker is in
         self._deferred: list[int] = []
         self._thread = threading.get_ident()
@@ -111,9 +122,7 @@ class RingRx:
         got = 0
         wait = timeout
         while got < budget:
-            pending = self._pending
-            pos = self._pos
-            if pos >= len(pending):
+            if not self._left:
                 if self._block is not None:
                     self._walker_done()
                 if ring.held_blocks > self.copybreak_at:
@@ -125,46 +134,76 @@ class RingRx:
                 self._block = b
                 self._order.append(b)
                 self.refs[b] = 1
-                pending = self._pending = ring.packets(b)
-                pos = self._pos = 0
-            take = pending[pos : pos + budget - got]
-            self._pos = pos + len(take)
-            self._build(take, out)
-            got += len(take)
+                blk = b * self.bs
+                _v, _p, _s, num, first, _len, _seq = BLOCK_DESC.unpack_from(ring.view, blk)
+                self._off = blk + first
+                self._left = num
+                continue
+            got += self._walk(min(budget - got, self._left), out)
             wait = 0
-        if self._block is not None and self._pos >= len(self._pending):
+        if self._block is not None and not self._left:
             self._walker_done()
         return got
 
-    def _build(self, take: list[RingPacket], out: list[SkBuff]) -> None:
-        b = self._block
-        pa = self.cursor.pa
-        mv = self.ring.view
+    def _walk(self, k: int, out: list[SkBuff]) -> int:
+        """Build skbs for the next ``k`` packets of the block (tpacket3_hdr chain), in place."""
+        view = self.ring.view
         base = self.base
+        pa = self.cursor.pa
         snaplen, lt, ifindex = self.snaplen, self.linktype, self.ifindex
+        hdr = TPACKET3_HDR_PKTTYPE.unpack_from
         free = skbuff_head_cache.free
         get = skbuff_head_cache.get
-        start = len(out)
         append = out.append
-        for addr, snap, wire, ts, ptype, tci, _tpid, _status in take:
+        off = self._off
+        for _ in range(k):
+            nxt, sec, nsec, snap, wire, status, mac, _net, _h, tci, tpid, _pad, ptype = hdr(
+                view, off
+            )
+            data = off + mac
+            if status & TP_STATUS_VLAN_VALID or tci:
+                data, snap, wire, tci = self._vlan(view, data, mac, snap, wire, status, tci, tpid)
+            else:
+                tci = 0
             if snap > snaplen:
                 snap = snaplen
             skb = free.pop() if free else get()
-            skb.init_rx(pa, self, addr, snap, (snap + ALIGN - 1) & -ALIGN, mv, base, False)
-            skb.tstamp = ts
+            skb.init_rx(pa, self, base + data, snap, (snap + ALIGN - 1) & -ALIGN, view, base, False)
+            skb.tstamp = sec * 1000000000 + nsec
             skb.wire_len = wire
             skb.pkt_type = ptype
             skb.vlan_tci = tci
             skb.ifindex = ifindex
             skb.linktype = lt
             append(skb)
-        self.refs[b] += len(take)
-        self.skbs[b].extend(out[start:])
+            off += nxt
+        self._off = off
+        self._left -= k
+        self.refs[self._block] += k
+        self.skbs[self._block].extend(out[-k:])
+        return k
+
+    def _vlan(
+        self, view: memoryview, data: int, mac: int, snap: int, wire: int, status: int,
+        tci: int, tpid: int,
+    ) -> tuple[int, int, int, int]:  # fmt: skip
+        """A stripped tag: put it back in the ring in front of the frame (vlan_insert_tag)."""
+        tci, tpid = vlan_of(status, tci, tpid)
+        wire += VLAN_HLEN
+        if self.ring.vlan:
+            if mac < TPACKET3_HDRLEN + VLAN_HLEN or snap < 12:
+                raise LiveCaptureError(
+                    errno.EINVAL, f"no room before tp_mac={mac} to re-insert a VLAN tag"
+                )
+            view[data - VLAN_HLEN : data + 8] = view[data : data + 12]
+            VLAN_TAG.pack_into(view, data + 8, tpid, tci)
+            data -= VLAN_HLEN
+            snap += VLAN_HLEN
+        return data, snap, wire, tci
 
     def _walker_done(self) -> None:
         b, self._block = self._block, None
-        self._pending = []
-        self._pos = 0
+        self._left = 0
         self.frag_free(self.base + b * self.bs)
 
     # -- copybreak ------------------------------------------------------------------------

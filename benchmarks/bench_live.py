@@ -1,0 +1,255 @@
+"""bench_live: live receive over a veth pair, fragpool's three modes beside scapy and pcapy-ng.
+
+trafgen (one CPU, no rate limit) sends 64-byte and 1500-byte frames from the far end of a
+veth pair for --seconds (default 5) while one receiver at a time runs in a process of its
+own: fragpool.open_live in recv_into, recvmmsg and tpacket_v3 mode (each skb freed as it
+comes), scapy's sniff (store=False, a counting prn) and, where installed, pcapy-ng
+(libpcap, TPACKET_V3 with a buffer the size of fragpool's ring). The offered count is the
+receiving veth's rx_packets over the send; loss is the part of it a receiver never saw.
+Targets: tpacket_v3 loses no more than pcapy-ng at the same offered rate; every fragpool
+mode receives >= 50x what scapy's sniff receives.
+
+Needs root, ip and trafgen. ``--runs N`` repeats everything N times and prints medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import json
+import os
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))  # netns: the veth pair and frame helpers
+
+from _common import Verdicts, table  # noqa: E402
+
+FRAGPOOL_MODES = ("recv_into", "recvmmsg", "tpacket_v3")
+RING = {"block_size": 1 << 20, "block_nr": 16}  # fragpool's default ring: 16 MiB
+SLACK = 1.0  # seconds a receiver keeps reading after the sender stops
+
+
+# -- receivers (each runs in a child process: `bench_live.py --receiver KIND IFACE SECONDS`) --
+
+
+def _fragpool(kind: str, iface: str, seconds: float) -> dict:
+    from fragpool.io.live import open_live
+
+    cap = open_live(iface, mode=kind, **(RING if kind == "tpacket_v3" else {}))
+    print("ready", flush=True)
+    n = 0
+    end = time.monotonic() + seconds
+    recv = cap.recv_batch
+    while time.monotonic() < end:
+        batch = recv(64, 0.05)
+        n += len(batch)
+        for skb in batch:
+            skb.free()
+    st = cap.stats()
+    report = cap.close()
+    return {"received": n, "drops": st["drops"], "clean": report.clean}
+
+
+def _scapy(iface: str, seconds: float) -> dict:
+    from scapy.all import conf, sniff
+
+    conf.verb = 0
+    count = [0]
+
+    def seen(_pkt: object) -> None:
+        count[0] += 1
+
+    print("ready", flush=True)
+    sniff(iface=iface, prn=seen, store=False, timeout=seconds)
+    return {"received": count[0]}
+
+
+def _pcapy(iface: str, seconds: float) -> dict:
+    import pcapy
+
+    p = pcapy.create(iface)
+    p.set_snaplen(262144)
+    p.set_buffer_size(RING["block_size"] * RING["block_nr"])
+    p.set_timeout(50)
+    p.activate()
+    p.setnonblock(1)  # with TPACKET_V3 a blocking dispatch waits for traffic forever
+    poller = select.poll()
+    poller.register(p.getfd(), select.POLLIN)
+    count = [0]
+
+    def seen(_hdr: object, _data: bytes) -> None:
+        count[0] += 1
+
+    print("ready", flush=True)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if poller.poll(50):
+            p.dispatch(-1, seen)
+    _recv, drops, _ifdrop = p.stats()
+    return {"received": count[0], "drops": drops}
+
+
+def receiver_main(kind: str, iface: str, seconds: float) -> None:
+    faulthandler.dump_traceback_later(seconds + 30, exit=True)  # a stuck receiver says where
+    if kind in FRAGPOOL_MODES:
+        result = _fragpool(kind, iface, seconds)
+    elif kind == "scapy":
+        result = _scapy(iface, seconds)
+    else:
+        result = _pcapy(iface, seconds)
+    print(json.dumps(result), flush=True)
+
+
+# -- the orchestrator -------------------------------------------------------------------------
+
+
+def pcapy_installed() -> bool:
+    try:
+        import pcapy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def rx_packets(iface: str) -> int:
+    return int(Path(f"/sys/class/net/{iface}/statistics/rx_packets").read_text())
+
+
+def one(pair, kind: str, frame: bytes, seconds: float) -> dict:
+    """Run one receiver while trafgen sends `frame` for `seconds`; its figures."""
+    from netns import trafgen_config
+
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--receiver", kind, pair.local, str(seconds + SLACK + 0.5)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = child.stdout.readline()
+    if line.strip() != "ready":
+        child.kill()
+        raise RuntimeError(f"{kind} receiver did not start: {line}{child.stderr.read()}")
+    time.sleep(0.2)
+    fd, cfg = tempfile.mkstemp(prefix="fp-bench-", suffix=".cfg")
+    with os.fdopen(fd, "w") as f:
+        f.write(trafgen_config([frame]))
+    before = rx_packets(pair.local)
+    sender = subprocess.Popen(
+        ["ip", "netns", "exec", pair.netns, "trafgen", "--dev", pair.peer, "--conf", cfg,
+         "--cpus", "1", "--no-sock-mem", "--notouch-irq", "--no-cpu-stats"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    os.killpg(sender.pid, signal.SIGINT)  # trafgen and the worker it forked stop on SIGINT
+    try:
+        sender.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(sender.pid, signal.SIGKILL)
+        sender.wait()
+    elapsed = time.monotonic() - t0
+    offered = rx_packets(pair.local) - before
+    os.unlink(cfg)
+    out, err = child.communicate(timeout=seconds + 30)
+    if child.returncode != 0:
+        raise RuntimeError(f"{kind} receiver failed: {err.strip()}")
+    result = json.loads(out.strip().splitlines()[-1])
+    got = result["received"]
+    result.update(
+        offered=offered,
+        offered_pps=offered / elapsed,
+        pps=got / elapsed,
+        loss=100.0 * (offered - got) / offered if offered else 0.0,
+    )
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=5.0, help="send time per receiver")
+    ap.add_argument("--runs", type=int, default=1, help="repeat and report medians")
+    ap.add_argument("--receiver", nargs=3, metavar=("KIND", "IFACE", "SECONDS"),
+                    help=argparse.SUPPRESS)  # fmt: skip
+    ap.add_argument("--only", nargs="+", metavar="KIND", help="run only these receivers")
+    args = ap.parse_args()
+    if args.receiver:
+        receiver_main(args.receiver[0], args.receiver[1], float(args.receiver[2]))
+        return 0
+    if os.geteuid() != 0:
+        print("bench_live: needs root (a veth pair in a network namespace, AF_PACKET)")
+        return 0
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    missing = [t for t in ("ip", "trafgen") if shutil.which(t, path=path) is None]
+    if missing:
+        print(f"bench_live: needs {', '.join(missing)} (run `make tools`)")
+        return 0
+    from netns import VethPair, udp_frame
+
+    kinds = [*FRAGPOOL_MODES, "scapy"] + (["pcapy-ng"] if pcapy_installed() else [])
+    if args.only:
+        kinds = [k for k in kinds if k in args.only]
+    if "pcapy-ng" not in kinds:
+        print("pcapy-ng not installed (make bench installs it): compared without it\n")
+    results: dict[tuple[int, str], list[dict]] = {}
+    with VethPair(mtu=1500) as pair:
+        for _ in range(args.runs):
+            for size in (64, 1500):
+                frame = udp_frame(1024, 2048, 0, size=size)
+                for kind in kinds:
+                    results.setdefault((size, kind), []).append(
+                        one(pair, kind, frame, args.seconds)
+                    )
+    return report(results, kinds, args)
+
+
+def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
+    fields = ("offered_pps", "pps", "loss")
+    med = {
+        key: {f: statistics.median(r[f] for r in runs) for f in fields}
+        for key, runs in results.items()
+    }
+    what = f"median of {args.runs} runs" if args.runs > 1 else "one run"
+    print(f"bench_live: trafgen over a veth pair, {args.seconds:g} s per receiver ({what})\n")
+    verdicts = Verdicts()
+    for size in (64, 1500):
+        scapy = med.get((size, "scapy"), {}).get("pps", 0)
+        rows = []
+        for kind in kinds:
+            m = med[(size, kind)]
+            ratio = m["pps"] / scapy if scapy else float("inf")
+            rows.append((kind, int(m["offered_pps"]), int(m["pps"]), round(m["loss"], 2),
+                         round(ratio, 1)))  # fmt: skip
+        print(f"{size}-byte frames")
+        print(table(("receiver", "offered pps", "received pps", "loss %", "x scapy"), rows))
+        print()
+    for size in (64, 1500):
+        scapy = med.get((size, "scapy"), {}).get("pps", 0)
+        for kind in FRAGPOOL_MODES:
+            if not scapy or (size, kind) not in med:
+                continue
+            ratio = med[(size, kind)]["pps"] / scapy
+            verdicts.check(f"{size}B {kind} >= 50x scapy sniff", ratio >= 50, f"{ratio:.1f}x")
+        if (size, "pcapy-ng") in med and (size, "tpacket_v3") in med:
+            ours, theirs = med[(size, "tpacket_v3")], med[(size, "pcapy-ng")]
+            verdicts.check(
+                f"{size}B tpacket_v3 loses no more than pcapy-ng",
+                ours["loss"] <= theirs["loss"],
+                f"{ours['loss']:.2f}% vs {theirs['loss']:.2f}% (offered "
+                f"{ours['offered_pps'] / 1e3:.0f}k vs {theirs['offered_pps'] / 1e3:.0f}k pps)",
+            )
+    print(verdicts.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
