@@ -290,12 +290,13 @@ def test_promiscuous_mode_while_open(veth, opened):
 @live
 def test_pool_pages_are_reused_when_skbs_are_freed(veth, opened):
     cap = opened("recv_into")
-    trafgen_send(veth, known_frames((1000,)), 60)
+    proc = trafgen_send(veth, known_frames((1000,)), 400, gap_us=100, wait=False)
     seen = 0
-    while seen < 60:
+    while seen < 400:
         batch = cap.recv_batch(1, 1.0)  # each skb freed before the next packet lands
         assert batch
         seen += len(batch)
         free_all(batch)
+    finish(proc)
     st = cap.stats()
     assert st["pages_reused"] > 0 and st["pages_taken"] == 1 and st["pages_in_use"] == 1

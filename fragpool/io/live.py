@@ -45,6 +45,9 @@ MODES = ("recv_into", "recvmmsg", "tpacket_v3")
 #: Link-layer header bytes in front of the MTU, per tcpdump link-type name.
 _LINK_HEADER = {"EN10MB": 14, "RAW": 0}
 _LINKTYPE_NUMBER = {name: num for num, name in linktypes.NAMES.items()}
+#: Order of the compound pages of a capture's own pool (128 KiB): a recvmmsg batch of 64
+#: full-size Ethernet slots fits in one page.
+POOL_ORDER = 5
 #: How long the iterator waits per poll before it checks whether close() was called.
 _ITER_SLICE = 0.25
 
@@ -157,7 +160,7 @@ class LiveCapture:
         frame = max_frame(self.ifname, sock.linktype, self.snaplen)
         self.frame = frame = (frame + ALIGN - 1) & -ALIGN
         if allocator is None:
-            order = max(3, _order_for(frame, PAGE_SIZE))
+            order = max(POOL_ORDER, _order_for(frame, PAGE_SIZE))
             if order > 10:
                 raise LiveCaptureError(
                     errno.EINVAL, f"frames of {frame} bytes are too large for the pool; lower -s"
