@@ -39,8 +39,19 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format fragpool tests benchmarks examples
 
+# bench_live compares with pcapy-ng (libpcap) where it builds: libpcap-dev is installed as
+# root, pcapy-ng with pip; without them bench_live still runs and says so.
 bench: $(STAMP) tools
+	@if [ "$$(id -u)" = 0 ] && ! [ -e /usr/include/pcap/pcap.h ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -qq --no-install-recommends libpcap-dev || { apt-get update -qq && \
+	    apt-get install -y -qq --no-install-recommends libpcap-dev; }; } >/dev/null 2>&1 \
+	  || echo "libpcap-dev not installed: pcapy-ng skipped"; \
+	fi
+	@$(PY) -c 'import pcapy' 2>/dev/null || $(PY) -m pip install -q 'pcapy-ng>=2.1.0' \
+	  || echo "pcapy-ng not installed: bench_live runs without it"
 	$(PY) benchmarks/bench_frag.py
+	$(PY) benchmarks/bench_live.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
