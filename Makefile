@@ -50,8 +50,10 @@ bench: $(STAMP) tools
 	fi
 	@$(PY) -c 'import pcapy' 2>/dev/null || $(PY) -m pip install -q 'pcapy-ng>=2.1.0' \
 	  || echo "pcapy-ng not installed: bench_live runs without it"
-	$(PY) benchmarks/bench_frag.py
-	$(PY) benchmarks/bench_live.py
+	-$(PY) benchmarks/bench_frag.py
+	-$(PY) benchmarks/bench_skb.py
+	-$(PY) benchmarks/bench_read.py
+	-$(PY) benchmarks/bench_live.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
