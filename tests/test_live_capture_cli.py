@@ -125,23 +125,25 @@ def test_interface_going_away_keeps_what_was_captured(veth, tmp_path):
     assert n >= 1 and tcpdump_count(out) == n
 
 
-def _fails_with_one_line(args: list[str], expect: str, prefix: list[str] = ()) -> None:
+def _one_line_error(args: list[str], prefix: list[str] = ()) -> str:
+    """Run the command expecting exit status 1, nothing on stdout and one stderr line."""
     proc = subprocess.run([*prefix, *CMD, *args], capture_output=True, text=True, timeout=60,
                           check=False)  # fmt: skip
     assert proc.returncode == 1
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fragpool capture: "), proc.stderr
-    assert expect in lines[0]
+    return lines[0]
 
 
 def test_missing_interface_one_line():
-    _fails_with_one_line(["-i", "fpnosuch9", "-c", "1"], "no such network interface")
+    assert "no such network interface" in _one_line_error(["-i", "fpnosuch9", "-c", "1"])
 
 
 @live
 def test_bad_filter_one_line(veth):
-    _fails_with_one_line(["-i", veth.local, "--filter", "tcp port nosuchsvc"], "does not compile")
+    line = _one_line_error(["-i", veth.local, "--filter", "tcp port nosuchsvc"])
+    assert "does not compile" in line
 
 
 @live
@@ -161,4 +163,4 @@ def test_no_permission_one_line():
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) not installed")
     prefix = ["setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw"]
-    _fails_with_one_line(["-i", "lo", "-c", "1"], "needs root or CAP_NET_RAW", prefix)
+    assert "needs root or CAP_NET_RAW" in _one_line_error(["-i", "lo", "-c", "1"], prefix)
