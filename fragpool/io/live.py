@@ -122,7 +122,6 @@ class LiveCapture:
         self._pending: list[SkBuff] = []
         self._cur: Iterator[SkBuff] | None = None
         self.packets_received = 0
-        self.bytes_received = 0
         opts = {
             "snaplen": snaplen,
             "promisc": promisc,
@@ -214,7 +213,6 @@ class LiveCapture:
             raise self._gone(e.errno or errno.EIO) from None
         if out:
             self.packets_received += len(out)
-            self.bytes_received += sum(skb.len for skb in out)
         else:
             self._check_socket()
         return out
@@ -292,6 +290,11 @@ class LiveCapture:
     def set_filter(self, expr: str | None) -> None:
         """Replace the filter (tcpdump syntax; None accepts everything)."""
         self.sock.set_filter(expr)
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes of the skbs handed out (each receive path counts them as it builds them)."""
+        return self.rx.bytes
 
     def pages_in_use(self) -> int:
         """Compound pages of the pool still referenced (all users of a shared allocator)."""

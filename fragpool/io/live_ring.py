@@ -23,6 +23,7 @@ of TP_STATUS_USER/TP_STATUS_KERNEL; copybreak as in drivers' rx_copybreak.
 from __future__ import annotations
 
 import errno
+import struct
 import threading
 from collections import deque
 
@@ -39,6 +40,26 @@ from .if_packet import (
 from .live_errors import LiveCaptureError
 from .live_pool import ALIGN, PoolCursor
 from .tpacket import RingReport, TPacketV3Ring
+
+#: The tpacket3_hdr fields the walk needs, in one unpack: tp_next_offset, tp_sec, tp_nsec,
+#: tp_snaplen, tp_len, tp_status, tp_mac, hv1.tp_vlan_tci and the sockaddr_ll's
+#: sll_pkttype (tp_net, tp_rxhash, tp_vlan_tpid and the padding skipped).
+_WALK_HDR = struct.Struct("=IIIIIIH6xI4x18xB")
+assert _WALK_HDR.size == TPACKET3_HDR_PKTTYPE.size
+
+
+class BlockRef:
+    """The reference count of one ring block (page_ref of a compound page).
+
+    One reference for the walker while the block has packets to hand out, plus one per skb
+    built on it. skbs carry it (``skb._page``) so their free drops a reference inline; the
+    last one goes through :meth:`RingRx.frag_free`, which hands the block back.
+    """
+
+    __slots__ = ("ref",)
+
+    def __init__(self) -> None:
+        self.ref = 0
 
 
 class RingRx:
@@ -61,7 +82,7 @@ class RingRx:
         self.copybreak_at = copybreak_at
         self.base = ring.base_address
         self.bs = ring.block_size
-        self.refs = [0] * ring.block_nr
+        self.block_refs = [BlockRef() for _ in range(ring.block_nr)]
         self.skbs: list[list[SkBuff]] = [[] for _ in range(ring.block_nr)]
         self._order: deque[int] = deque()  # blocks in the order they were taken
         self._off = 0  # view offset of the walker's next tpacket3_hdr
@@ -71,6 +92,8 @@ class RingRx:
         self._thread = threading.get_ident()
         self._closed = False
         self.blocks = 0
+        self.bytes = 0  # bytes of the skbs handed out
+        self.frag_frees = 0  # skb references dropped on ring blocks
         self.copybreak_skbs = 0
         self.copybreak_bytes = 0
         self.copybreak_fail = 0
@@ -83,9 +106,10 @@ class RingRx:
     def frag_free(self, addr: int) -> None:
         """Drop one reference on the block holding ``addr``; the last one returns the block."""
         i = (addr - self.base) // self.bs
-        refs = self.refs
-        n = refs[i] - 1
-        refs[i] = n
+        blk = self.block_refs[i]
+        n = blk.ref - 1
+        blk.ref = n
+        self.frag_frees += 1
         if n == 0:
             self._block_done(i)
 
@@ -98,7 +122,7 @@ class RingRx:
         if ring._mm is None:
             return
         ring.release_block(i)
-        if self._closed and not any(self.refs):
+        if self._closed and not self.held_refs():
             self.report = ring.close()  # the last cloned skb let go after close()
 
     def _run_deferred(self) -> None:
@@ -133,7 +157,7 @@ class RingRx:
                 self.blocks += 1
                 self._block = b
                 self._order.append(b)
-                self.refs[b] = 1
+                self.block_refs[b].ref = 1
                 blk = b * self.bs
                 _v, _p, _s, num, first, _len, _seq = BLOCK_DESC.unpack_from(ring.view, blk)
                 self._off = blk + first
@@ -146,49 +170,70 @@ class RingRx:
         return got
 
     def _walk(self, k: int, out: list[SkBuff]) -> int:
-        """Build skbs for the next ``k`` packets of the block (tpacket3_hdr chain), in place."""
+        """Build skbs for the next ``k`` packets of the block (tpacket3_hdr chain), in place.
+
+        SkBuff.init_rx is written out here (as in the pcap reader's loop): at a million
+        packets a second the call costs more than the stores.
+        """
         view = self.ring.view
         base = self.base
         pa = self.cursor.pa
         snaplen, lt, ifindex = self.snaplen, self.linktype, self.ifindex
-        hdr = TPACKET3_HDR_PKTTYPE.unpack_from
+        b = self._block
+        blk = self.block_refs[b]
+        hdr = _WALK_HDR.unpack_from
         free = skbuff_head_cache.free
         get = skbuff_head_cache.get
         append = out.append
         off = self._off
+        last_sec = -1
+        sec_ns = nbytes = 0
         for _ in range(k):
-            nxt, sec, nsec, snap, wire, status, mac, _net, _h, tci, tpid, _pad, ptype = hdr(
-                view, off
-            )
+            nxt, sec, nsec, snap, wire, status, mac, tci, ptype = hdr(view, off)
             data = off + mac
             if status & TP_STATUS_VLAN_VALID or tci:
-                data, snap, wire, tci = self._vlan(view, data, mac, snap, wire, status, tci, tpid)
-            else:
-                tci = 0
+                data, snap, wire, tci = self._vlan(view, off, data, mac, snap, wire)
             if snap > snaplen:
                 snap = snaplen
             skb = free.pop() if free else get()
-            skb.init_rx(pa, self, base + data, snap, (snap + ALIGN - 1) & -ALIGN, view, base, False)
-            skb.tstamp = sec * 1000000000 + nsec
+            skb.pa = pa
+            skb.head_mem = self
+            skb.head = skb.data = addr = base + data
+            skb.tail = skb.end = addr + snap
+            skb.len = snap
+            skb.truesize = (snap + ALIGN - 1) & -ALIGN
+            skb.head_frag = True
+            skb.pfmemalloc = skb.cloned = False
+            skb.data_len = skb.protocol = skb.hash = skb.mark = 0
+            if sec != last_sec:
+                last_sec = sec
+                sec_ns = sec * 1000000000
+            skb.tstamp = sec_ns + nsec
             skb.wire_len = wire
             skb.pkt_type = ptype
             skb.vlan_tci = tci
             skb.ifindex = ifindex
             skb.linktype = lt
+            skb._mv = view
+            skb._mbase = base
+            skb._page = blk
+            skb._live = True
             append(skb)
+            nbytes += snap
             off += nxt
         self._off = off
         self._left -= k
-        self.refs[self._block] += k
-        self.skbs[self._block].extend(out[-k:])
+        blk.ref += k
+        self.bytes += nbytes
+        self.skbs[b].extend(out[-k:])
         return k
 
     def _vlan(
-        self, view: memoryview, data: int, mac: int, snap: int, wire: int, status: int,
-        tci: int, tpid: int,
-    ) -> tuple[int, int, int, int]:  # fmt: skip
+        self, view: memoryview, off: int, data: int, mac: int, snap: int, wire: int
+    ) -> tuple[int, int, int, int]:
         """A stripped tag: put it back in the ring in front of the frame (vlan_insert_tag)."""
-        tci, tpid = vlan_of(status, tci, tpid)
+        hdr = TPACKET3_HDR_PKTTYPE.unpack_from(view, off)
+        tci, tpid = vlan_of(hdr[5], hdr[9], hdr[10])
         wire += VLAN_HLEN
         if self.ring.vlan:
             if mac < TPACKET3_HDRLEN + VLAN_HLEN or snap < 12:
@@ -204,7 +249,10 @@ class RingRx:
     def _walker_done(self) -> None:
         b, self._block = self._block, None
         self._left = 0
-        self.frag_free(self.base + b * self.bs)
+        blk = self.block_refs[b]
+        blk.ref -= 1  # the walker's own reference: not an skb's
+        if blk.ref == 0:
+            self._block_done(b)
 
     # -- copybreak ------------------------------------------------------------------------
 
@@ -214,7 +262,7 @@ class RingRx:
         ring = self.ring
         while ring.held_blocks > self.copybreak_at and order:
             b = order.popleft()
-            if self.refs[b] > 0 and b != self._block and not self._move_out(b):
+            if self.block_refs[b].ref > 0 and b != self._block and not self._move_out(b):
                 order.appendleft(b)
                 return
 
@@ -256,7 +304,7 @@ class RingRx:
 
     def held_refs(self) -> int:
         """Blocks that still have references (skbs or the walker)."""
-        return sum(1 for r in self.refs if r > 0)
+        return sum(1 for blk in self.block_refs if blk.ref > 0)
 
     def close(self) -> tuple[RingReport | None, int]:
         """Copy out every held skb, hand every block back, close the ring.
@@ -268,8 +316,8 @@ class RingRx:
         self._run_deferred()
         if self._block is not None:
             self._walker_done()
-        for b in range(len(self.refs)):
-            if self.refs[b] > 0:
+        for b, blk in enumerate(self.block_refs):
+            if blk.ref > 0:
                 self._move_out(b)
         ring = self.ring
         stuck = self.held_refs()

@@ -51,6 +51,7 @@ class _SockRx:
         self.linktype = linktype
         self.ifindex = sock.ifindex
         self.dropped_no_mem = 0
+        self.bytes = 0  # bytes of the skbs handed out
         self._scratch = bytearray(frame)
 
     def _drop_one(self) -> bool:
@@ -93,7 +94,7 @@ class RecvIntoRx(_SockRx):
         free = skbuff_head_cache.free
         get = skbuff_head_cache.get
         append = out.append
-        got = 0
+        got = nbytes = 0
         while got < budget:
             if (c.page is None or c.size - c.off < frame) and not c.refill(frame):
                 if not self._drop_one():
@@ -133,6 +134,8 @@ class RecvIntoRx(_SockRx):
             skb.linktype = lt
             append(skb)
             got += 1
+            nbytes += n
+        self.bytes += nbytes
         return got
 
 
@@ -154,7 +157,7 @@ class MmsgRx(_SockRx):
         free = skbuff_head_cache.free
         get = skbuff_head_cache.get
         append = out.append
-        got = 0
+        got = nbytes = 0
         wait = timeout
         while got < budget:
             if (c.page is None or c.size - c.off < frame) and not c.refill(frame):
@@ -190,6 +193,7 @@ class MmsgRx(_SockRx):
                 skb.ifindex = ifindex
                 skb.linktype = lt
                 append(skb)
+                nbytes += ln
                 addr += frame
             # the next batch starts right after the last packet, not after its slot
             c.off += (n - 1) * frame + ((lens[n - 1] + ALIGN - 1) & -ALIGN)
@@ -197,4 +201,5 @@ class MmsgRx(_SockRx):
             got += n
             if n < k:
                 break
+        self.bytes += nbytes
         return got

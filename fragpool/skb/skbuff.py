@@ -127,8 +127,11 @@ class SkBuff:
         self._shared: SharedInfo | None = None
         self._mv: memoryview | None = None
         self._home = None
-        #: The pool Page holding the head when head_mem is the allocator (else None): lets
-        #: free() drop the head's reference without a mem_map lookup.
+        #: What counts the references on the head's buffer, when its owner exposes it: the
+        #: pool Page when head_mem is the allocator, a ring block's counter when head_mem is
+        #: a capture ring (else None). Lets free() drop the head's reference without a
+        #: lookup; the owner's ``frag_free`` still takes the last one, and counts in
+        #: ``head_mem.frag_frees``.
         self._page: Page | None = None
 
     # --------------------------------------------------------------- construction
@@ -179,7 +182,8 @@ class SkBuff:
         For multi-packet receive buffers (a capture-file chunk, a TPACKET_V3 block): the
         packet stays where the device put it and the skb takes one reference on the buffer,
         released through ``head_mem.frag_free(addr)``. Pass ``page`` (the pool page holding
-        ``addr``, when ``head_mem`` is the allocator) to make the free cheaper.
+        ``addr`` when ``head_mem`` is the allocator, or the owner's counter object with a
+        ``ref`` attribute) to make the free cheaper.
         """
         self.pa = pa
         self.head_mem = head_mem
@@ -211,13 +215,13 @@ class SkBuff:
             page = self._page
             if page is not None:
                 # page_frag_free() of the head inlined (the per-packet path): drop the
-                # fragment's reference; the allocator's own call handles the last one.
+                # buffer's reference; the owner's own call handles the last one.
                 n = page.ref - 1
                 if n > 0:
                     page.ref = n
-                    self.pa.frag_frees += 1
+                    self.head_mem.frag_frees += 1
                 else:
-                    self.pa.frag_free(self.head)
+                    self.head_mem.frag_free(self.head)
             else:
                 self.head_mem.frag_free(self.head)
                 self._mv = None  # let a heap head or a capture buffer go
@@ -652,9 +656,10 @@ _COPY_FIELDS = (
 def kfree_skb_list(skbs: Iterable[SkBuff]) -> None:
     """kfree_skb_list(): free a batch of skbs, as a consumer of ``read_batch`` does.
 
-    The same release as ``SkBuff.free`` for each, with the common case (an unshared pool
-    head, no frags, not the page's last reference) done inline: a batch consumer saves a
-    method call per packet. Anything else goes through ``free()``.
+    The same release as ``SkBuff.free`` for each, with the common case (an unshared head
+    on a pool page or a ring block, no frags, not the buffer's last reference) done
+    inline: a batch consumer saves a method call per packet. Anything else goes through
+    ``free()``.
     """
     for skb in skbs:
         page = skb._page
@@ -667,7 +672,7 @@ def kfree_skb_list(skbs: Iterable[SkBuff]) -> None:
             continue
         page.ref = n
         skb._live = False
-        skb.pa.frag_frees += 1
+        skb.head_mem.frag_frees += 1
         home = skb._home
         if home is not None:
             cached = home.free
