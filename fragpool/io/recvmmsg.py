@@ -60,6 +60,18 @@ def _cmsg_space(n: int) -> int:
 
 _CTRL_SIZE = _cmsg_space(TIMESPEC.size) + _cmsg_space(TPACKET_AUXDATA.size)
 
+MMSGHDR_SIZE = _MMSGHDR_SIZE
+#: A slot's msg_controllen and msg_len, read from offset 40 of its mmsghdr.
+MSG_RESULT = struct.Struct("=Q8xI")
+MSG_RESULT_OFF = _CONTROLLEN_OFF
+#: A control buffer as packet_recvmsg fills it: SCM_TIMESTAMPNS (sock_recv_cmsgs) then
+#: PACKET_AUXDATA. Read as (level | type << 32 of the first cmsg, tv_sec, tv_nsec, the same
+#: key of the second, tp_status, tp_len, tp_vlan_tci, tp_vlan_tpid).
+CTRL_USUAL = struct.Struct("=8xQqq8xQII8xHH")
+CTRL_USUAL_KEYS = (SOL_SOCKET | SCM_TIMESTAMPNS << 32, SOL_PACKET | PACKET_AUXDATA << 32)
+#: msg_controllen when both control messages came (the whole control buffer).
+CTRL_SIZE = _CTRL_SIZE
+
 
 class MmsgReceiver:
     """A recvmmsg(2) batch of up to `batch` messages for one PacketSocket.
@@ -112,14 +124,15 @@ class MmsgReceiver:
         self.status = [0] * batch
         self.count = 0
 
-    def recv_batch(
+    def receive(
         self, addrs: Sequence[int], lengths: Sequence[int] | int, timeout: float | None = None
     ) -> int:
-        """Receive up to len(addrs) packets into the buffers; 0 when none came within timeout.
+        """recvmmsg into the buffers and return how many arrived, leaving the results unread.
 
-        lengths is one size for every buffer or one per buffer. With vlan=True each buffer
-        keeps 4 bytes free to re-insert a stripped 802.1Q tag. Waits (poll) up to timeout
-        seconds (None: forever) for the first packet, then takes what is queued.
+        The same as :meth:`recv_batch` without filling the per-slot lists: a caller that
+        builds its own per-packet objects reads each slot in the same pass, from
+        :meth:`slot` or, in the usual case, straight from the headers (MSG_RESULT,
+        CTRL_USUAL). Nothing is re-inserted until a slot is read.
         """
         count = len(addrs)
         if not 1 <= count <= self.batch:
@@ -143,8 +156,8 @@ class MmsgReceiver:
         st.pack_into(self._iov_view, 0, *vals[: 2 * count])
         _memmove(self._msgs_addr, self._template, _MMSGHDR_SIZE * count)
 
+        self.count = 0
         if not self.sock.wait_readable(timeout):
-            self.count = 0
             return 0
         while True:
             n = _recvmmsg(self._fd, self._msgs_addr, count, MSG_DONTWAIT, None)
@@ -158,47 +171,67 @@ class MmsgReceiver:
                 break
             msg = os.strerror(err)
             raise LiveCaptureError(err, f"recvmmsg on {self.sock.ifname!r}: {msg}")
+        return n
+
+    def recv_batch(
+        self, addrs: Sequence[int], lengths: Sequence[int] | int, timeout: float | None = None
+    ) -> int:
+        """Receive up to len(addrs) packets into the buffers; 0 when none came within timeout.
+
+        lengths is one size for every buffer or one per buffer. With vlan=True each buffer
+        keeps 4 bytes free to re-insert a stripped 802.1Q tag. Waits (poll) up to timeout
+        seconds (None: forever) for the first packet, then takes what is queued. The
+        results of each slot are in the per-slot lists (and :meth:`meta`).
+        """
+        n = self.receive(addrs, lengths, timeout)
         self._parse(n, addrs)
         self.count = n
         return n
 
+    def slot(self, i: int, addr: int) -> tuple[int, int, int, int, int, int, int]:
+        """Slot i of the batch just received into ``addr``, any control messages.
+
+        Returns (length, wire length, timestamp ns, packet type, vlan_tci, vlan_tpid,
+        tp_status). A stripped VLAN tag is put back into the bytes at ``addr`` (with
+        vlan=True) and counted in the length, as packet_recvmsg's reader would.
+        """
+        msgs, ctrl = self._msgs_view, self._ctrl_view
+        size = _MSG_LEN.unpack_from(msgs, i * _MMSGHDR_SIZE + _MSG_LEN_OFF)[0]
+        base = i * _CTRL_SIZE
+        used = _CONTROLLEN.unpack_from(msgs, i * _MMSGHDR_SIZE + _CONTROLLEN_OFF)[0]
+        off = 0
+        ts = status = wire = tci = tpid = 0
+        while off + _CMSGHDR.size <= used:
+            clen, level, kind = _CMSGHDR.unpack_from(ctrl, base + off)
+            at = base + off + _CMSGHDR.size
+            if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                status, wire, _s, _m, _n, tci, tpid = TPACKET_AUXDATA.unpack_from(ctrl, at)
+            elif level == SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+                sec, nsec = TIMESPEC.unpack_from(ctrl, at)
+                ts = sec * 1_000_000_000 + nsec
+            if clen < _CMSGHDR.size:
+                break
+            off += (clen + _CMSG_ALIGN - 1) & ~(_CMSG_ALIGN - 1)
+        if status & TP_STATUS_VLAN_VALID or tci:
+            tci, tpid = vlan_of(status, tci, tpid)
+            wire += VLAN_HLEN
+            if self.vlan and size >= 12:
+                _memmove(addr + 16, addr + 12, size - 12)
+                _memmove(addr + 12, VLAN_TAG.pack(tpid, tci), VLAN_HLEN)
+                size += VLAN_HLEN
+        else:
+            tci = tpid = 0
+        ptype = self._names_view[i * SOCKADDR_LL_SIZE + SOCKADDR_LL_PKTTYPE_OFF]
+        return size, wire, ts, ptype, tci, tpid, status
+
     def _parse(self, n: int, addrs: Sequence[int]) -> None:
-        msgs, ctrl, names = self._msgs_view, self._ctrl_view, self._names_view
-        msg_len = _MSG_LEN.unpack_from
-        cmsg = _CMSGHDR.unpack_from
-        aux = TPACKET_AUXDATA.unpack_from
-        tspec = TIMESPEC.unpack_from
-        controllen = _CONTROLLEN.unpack_from
+        slot = self.slot
         for i in range(n):
-            size = msg_len(msgs, i * _MMSGHDR_SIZE + _MSG_LEN_OFF)[0]
-            base = i * _CTRL_SIZE
-            used = controllen(msgs, i * _MMSGHDR_SIZE + _CONTROLLEN_OFF)[0]
-            off = 0
-            ts = status = wire = tci = tpid = 0
-            while off + _CMSGHDR.size <= used:
-                clen, level, kind = cmsg(ctrl, base + off)
-                if level == SOL_PACKET and kind == PACKET_AUXDATA:
-                    status, wire, _s, _m, _n, tci, tpid = aux(ctrl, base + off + _CMSGHDR.size)
-                elif level == SOL_SOCKET and kind == SCM_TIMESTAMPNS:
-                    sec, nsec = tspec(ctrl, base + off + _CMSGHDR.size)
-                    ts = sec * 1_000_000_000 + nsec
-                if clen < _CMSGHDR.size:
-                    break
-                off += (clen + _CMSG_ALIGN - 1) & ~(_CMSG_ALIGN - 1)
-            if status & TP_STATUS_VLAN_VALID or tci:
-                tci, tpid = vlan_of(status, tci, tpid)
-                wire += VLAN_HLEN
-                if self.vlan and size >= 12:
-                    a = addrs[i]
-                    _memmove(a + 16, a + 12, size - 12)
-                    _memmove(a + 12, VLAN_TAG.pack(tpid, tci), VLAN_HLEN)
-                    size += VLAN_HLEN
-            else:
-                tci = tpid = 0
+            size, wire, ts, ptype, tci, tpid, status = slot(i, addrs[i])
             self.snaplen[i] = size
             self.wirelen[i] = wire
             self.ts_ns[i] = ts
-            self.pkttype[i] = names[i * SOCKADDR_LL_SIZE + SOCKADDR_LL_PKTTYPE_OFF]
+            self.pkttype[i] = ptype
             self.vlan_tci[i] = tci
             self.vlan_tpid[i] = tpid
             self.status[i] = status
