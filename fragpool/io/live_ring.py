@@ -182,20 +182,22 @@ class RingRx:
         b = self._block
         blk = self.block_refs[b]
         hdr = _WALK_HDR.unpack_from
+        # the k objects in one slice off the slab (kmem_cache_alloc_bulk)
         free = skbuff_head_cache.free
-        get = skbuff_head_cache.get
-        append = out.append
+        take = free[-k:]
+        del free[-k:]
+        while len(take) < k:
+            take.append(skbuff_head_cache.get())
         off = self._off
         last_sec = -1
         sec_ns = nbytes = 0
-        for _ in range(k):
+        for skb in take:
             nxt, sec, nsec, snap, wire, status, mac, tci, ptype = hdr(view, off)
             data = off + mac
             if status & TP_STATUS_VLAN_VALID or tci:
                 data, snap, wire, tci = self._vlan(view, off, data, mac, snap, wire)
             if snap > snaplen:
                 snap = snaplen
-            skb = free.pop() if free else get()
             skb.pa = pa
             skb.head_mem = self
             skb.head = skb.data = addr = base + data
@@ -218,14 +220,14 @@ class RingRx:
             skb._mbase = base
             skb._page = blk
             skb._live = True
-            append(skb)
             nbytes += snap
             off += nxt
+        out += take
         self._off = off
         self._left -= k
         blk.ref += k
         self.bytes += nbytes
-        self.skbs[b].extend(out[-k:])
+        self.skbs[b] += take
         return k
 
     def _vlan(

@@ -118,12 +118,27 @@ class RecvIntoRx(_SockRx):
             except (BlockingIOError, InterruptedError):
                 break
             ts = status = wire = tci = tpid = 0
-            for level, kind, data in anc:
-                if level == SOL_PACKET and kind == PACKET_AUXDATA:
-                    status, wire, _s, _m, _n, tci, tpid = aux(data)
-                elif level == SOL_SOCKET and kind == SCM_TIMESTAMPNS:
-                    sec, nsec = tspec(data)
-                    ts = sec * 1000000000 + nsec
+            if len(anc) == 2:
+                (lv1, ty1, d1), (lv2, ty2, d2) = anc
+            else:
+                lv1 = ty1 = lv2 = ty2 = 0
+            if (
+                ty1 == SCM_TIMESTAMPNS
+                and ty2 == PACKET_AUXDATA
+                and lv1 == SOL_SOCKET
+                and lv2 == SOL_PACKET
+            ):
+                # the usual pair, in the order packet_recvmsg puts them
+                sec, nsec = tspec(d1)
+                ts = sec * 1000000000 + nsec
+                status, wire, _s, _m, _n, tci, tpid = aux(d2)
+            else:
+                for level, kind, data in anc:
+                    if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                        status, wire, _s, _m, _n, tci, tpid = aux(data)
+                    elif level == SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+                        sec, nsec = tspec(data)
+                        ts = sec * 1000000000 + nsec
             if status & TP_STATUS_VLAN_VALID or tci:
                 tci, tpid = vlan_of(status, tci, tpid)
                 wire += VLAN_HLEN
