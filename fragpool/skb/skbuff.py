@@ -658,9 +658,12 @@ def kfree_skb_list(skbs: Iterable[SkBuff]) -> None:
 
     The same release as ``SkBuff.free`` for each, with the common case (an unshared head
     on a pool page or a ring block, no frags, not the buffer's last reference) done
-    inline: a batch consumer saves a method call per packet. Anything else goes through
-    ``free()``.
+    inline: a batch consumer saves a method call per packet. The objects freed inline go
+    back to their home cache in runs (napi_skb_cache_put's bulk flush when it fills).
+    Anything else goes through ``free()``.
     """
+    home = None
+    back: list[SkBuff] = []
     for skb in skbs:
         page = skb._page
         if page is None or not skb._live or skb._shared is not None or skb.frags:
@@ -673,12 +676,25 @@ def kfree_skb_list(skbs: Iterable[SkBuff]) -> None:
         page.ref = n
         skb._live = False
         skb.head_mem.frag_frees += 1
-        home = skb._home
-        if home is not None:
-            cached = home.free
-            cached.append(skb)
-            if len(cached) >= home.size:
-                home._flush()
+        h = skb._home
+        if h is not home:
+            if back:
+                _cache_put_bulk(home, back)
+                back = []
+            home = h
+        back.append(skb)
+    if back:
+        _cache_put_bulk(home, back)
+
+
+def _cache_put_bulk(home: Any, skbs: list[SkBuff]) -> None:
+    """kmem_cache_free_bulk() of freed objects into their home cache (None: to the GC)."""
+    if home is None:
+        return
+    cached = home.free
+    cached += skbs
+    while len(cached) >= home.size:
+        home._flush()
 
 
 def alloc_heap_skb(pa: PageAllocator, size: int, *, home: Any = None) -> SkBuff:
