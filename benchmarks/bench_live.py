@@ -1,11 +1,13 @@
 """bench_live: live receive over a veth pair, fragpool's three modes beside scapy and pcapy-ng.
 
-trafgen (one CPU, no rate limit) sends 64-byte and 1500-byte frames from the far end of a
-veth pair for --seconds (default 5) while one receiver at a time runs in a process of its
-own: fragpool.open_live in recv_into, recvmmsg and tpacket_v3 mode (each skb freed as it
-comes), scapy's sniff (store=False, a counting prn) and, where installed, pcapy-ng
-(libpcap, TPACKET_V3 with a buffer the size of fragpool's ring). The offered count is the
-receiving veth's rx_packets over the send; loss is the part of it a receiver never saw.
+trafgen (its one worker on CPU 0, no rate limit) sends 64-byte and 1500-byte frames from
+the far end of a veth pair for --seconds (default 5) while one receiver at a time runs in a
+process of its own, pinned to the other CPUs: fragpool.open_live with its defaults in
+recv_into, recvmmsg and tpacket_v3 mode (each frame read in place, each batch freed with
+kfree_skb_list), scapy's sniff (store=False, a counting prn) and, where installed,
+pcapy-ng (libpcap, TPACKET_V3 with a buffer the size of fragpool's ring). The offered count
+is the sender's end's tx_packets + tx_dropped over the send; loss is the part of it a
+receiver never saw.
 Targets: tpacket_v3 loses no more than pcapy-ng at the same offered rate; every fragpool
 mode receives >= 50x what scapy's sniff receives.
 
