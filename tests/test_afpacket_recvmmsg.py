@@ -10,7 +10,7 @@ from netns import finish, known_frames, scapy_send, trafgen_send, udp_frame, udp
 
 from fragpool.io.afpacket import LiveCaptureError, PacketSocket
 from fragpool.io.if_packet import PACKET_BROADCAST, PACKET_OTHERHOST
-from fragpool.io.recvmmsg import MmsgReceiver
+from fragpool.io.recvmmsg import MmsgReceiver, MsgReceiver
 
 live = pytest.mark.live
 BUF = 9100
@@ -129,3 +129,26 @@ def test_recvmmsg_bad_arguments_are_named(veth):
             rx.recv_batch(bufs.addrs[:2], [64], 0)
         with pytest.raises(IndexError):
             rx.meta(0)
+
+
+@live
+def test_msgreceiver_one_packet_per_call_with_its_metadata(veth):
+    frames = [known_frames((300,))[0], vlan_frame(1, 0x0064)]
+    bufs = Buffers(1, 2048)
+    with PacketSocket(veth.local) as s:
+        rx = MsgReceiver(s)
+        assert rx.recv(bufs.addrs[0], 2048) == -1  # nothing queued: EAGAIN, not an error
+        t0 = time.time_ns()
+        trafgen_send(veth, frames)
+        assert s.wait_readable(1.0)
+        n = rx.recv(bufs.addrs[0], 2048)
+        meta = rx.meta(n)
+        assert ctypes.string_at(bufs.addrs[0], n) == frames[0]
+        assert (meta.snaplen, meta.wirelen, meta.pkttype) == (300, 300, PACKET_OTHERHOST)
+        assert meta.ts_ns >= t0 and (meta.vlan_tci, meta.vlan_tpid) == (0, 0)
+        time.sleep(0.1)
+        n = rx.recv(bufs.addrs[0], 2048)
+        meta = rx.meta(n)  # the tag stays stripped (bytes and tp_len); the metadata names it
+        assert n == meta.wirelen == len(frames[1]) - 4
+        assert (meta.vlan_tci, meta.vlan_tpid, meta.pkttype) == (0x0064, 0x8100, PACKET_BROADCAST)
+        assert rx.recv(bufs.addrs[0], 2048) == -1

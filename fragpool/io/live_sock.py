@@ -3,32 +3,27 @@
 Both paths receive into the free tail of the cursor's compound page (see live_pool) and
 build one skb per packet on the bytes where the kernel put them: nothing is copied.
 
-- RecvIntoRx: one recvmsg_into per packet into ``tail[:frame]``, where ``frame`` is the
-  interface's largest frame (MTU + link header + 4 for a re-inserted VLAN tag, capped by
-  the snap length); the next packet starts at the next cache line after this one.
+- RecvIntoRx: one recvmsg per packet (libc, through ctypes) into ``tail[:frame]``, where
+  ``frame`` is the interface's largest frame (MTU + link header + 4 for a re-inserted VLAN
+  tag, capped by the snap length); the next packet starts at the next cache line after
+  this one.
 - MmsgRx: one recvmmsg per batch; the iovecs are ``frame``-sized slots carved one after
   another from the tail of the current page (as many as fit, up to the budget). The packet
   after the batch starts right after the last packet, so a short batch wastes no slots.
 
-Kernel counterparts: packet_recvmsg, __sys_recvmmsg; the pool side is page_frag_cache.
+Kernel counterparts: packet_recvmsg, __sys_recvmsg, __sys_recvmmsg; the pool side is
+page_frag_cache.
 """
 
 from __future__ import annotations
 
 from ..skb import SkBuff, skbuff_head_cache
-from .afpacket import _ANC_BUFSIZE as _ANC
 from .afpacket import PacketSocket, reinsert_vlan, vlan_of
 from .if_packet import (
     MSG_DONTWAIT,
-    PACKET_AUXDATA,
-    SCM_TIMESTAMPNS,
     SOCKADDR_LL_PKTTYPE_OFF,
     SOCKADDR_LL_SIZE,
-    SOL_PACKET,
-    SOL_SOCKET,
-    TIMESPEC,
     TP_STATUS_VLAN_VALID,
-    TPACKET_AUXDATA,
     VLAN_HLEN,
 )
 from .live_pool import ALIGN, PoolCursor
@@ -37,9 +32,14 @@ from .recvmmsg import (
     CTRL_USUAL,
     CTRL_USUAL_KEYS,
     MMSGHDR_SIZE,
+    MSG_ARM,
+    MSG_ARM_OFF,
+    MSG_DONE,
+    MSG_DONE_OFF,
     MSG_RESULT,
     MSG_RESULT_OFF,
     MmsgReceiver,
+    MsgReceiver,
 )
 
 
@@ -80,12 +80,19 @@ class _SockRx:
 
 
 class RecvIntoRx(_SockRx):
-    """One recvmsg_into per packet, into the free tail of the current pool page.
+    """One recvmsg per packet, into the free tail of the current pool page.
 
-    The receive is PacketSocket.recv_into unrolled into the loop (MSG_DONTWAIT, the
-    auxdata and timestamp cmsgs read in place): no PacketMeta per packet. SkBuff.init_rx
-    is written out, here and in MmsgRx: the call costs more than the stores.
+    The receive goes through MsgReceiver (libc recvmsg via ctypes, one prebuilt msghdr
+    whose iovec is pointed at the pool page each call), inlined in the loop: no address
+    tuple, no SIOCGIFNAME ioctl and no cmsg list per packet as socket.recvmsg_into makes
+    them. The usual control messages (SCM_TIMESTAMPNS then PACKET_AUXDATA) come out of the
+    same unpack as msg_controllen and sll_pkttype. SkBuff.init_rx is written out, here and
+    in MmsgRx: the call costs more than the stores.
     """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.msg = MsgReceiver(self.sock)
 
     def poll(self, budget: int, timeout: float | None, out: list[SkBuff]) -> int:
         """Receive up to ``budget`` packets as skbs appended to ``out``; returns how many.
@@ -99,9 +106,11 @@ class RecvIntoRx(_SockRx):
         pa = c.pa
         frame, snaplen, lt, ifindex = self.frame, self.snaplen, self.linktype, self.ifindex
         room = frame - VLAN_HLEN  # 4 bytes kept to put a stripped tag back
-        recvmsg_into = sock.sock.recvmsg_into
-        aux = TPACKET_AUXDATA.unpack_from
-        tspec = TIMESPEC.unpack_from
+        m = self.msg
+        call, fd, mbuf, mview = m.call, m.fd, m.buf, m.view
+        namelen, iov, iovlen, ctl, ctlsize, flags0 = m.arm_args
+        arm, done = MSG_ARM.pack_into, MSG_DONE.unpack_from
+        k1, k2 = CTRL_USUAL_KEYS
         free = skbuff_head_cache.free
         get = skbuff_head_cache.get
         append = out.append
@@ -112,33 +121,20 @@ class RecvIntoRx(_SockRx):
                     break
                 continue
             at = c.start + c.off
-            mv = c.mv
-            try:
-                n, anc, _flags, addr = recvmsg_into([mv[at : at + room]], _ANC, MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
+            mbase = c.mbase
+            head = mbase + at
+            arm(mview, MSG_ARM_OFF, namelen, iov, iovlen, ctl, ctlsize, flags0, head, room)
+            n = call(fd, mbuf, MSG_DONTWAIT)
+            if n < 0:
+                if m.retry():
+                    continue
                 break
-            ts = status = wire = tci = tpid = 0
-            if len(anc) == 2:
-                (lv1, ty1, d1), (lv2, ty2, d2) = anc
+            used, ptype, key1, sec, nsec, key2, status, wire, tci, tpid = done(mview, MSG_DONE_OFF)
+            if used == CTRL_SIZE and key1 == k1 and key2 == k2:
+                ts = sec * 1000000000 + nsec  # the usual pair, as packet_recvmsg puts it
             else:
-                lv1 = ty1 = lv2 = ty2 = 0
-            if (
-                ty1 == SCM_TIMESTAMPNS
-                and ty2 == PACKET_AUXDATA
-                and lv1 == SOL_SOCKET
-                and lv2 == SOL_PACKET
-            ):
-                # the usual pair, in the order packet_recvmsg puts them
-                sec, nsec = tspec(d1)
-                ts = sec * 1000000000 + nsec
-                status, wire, _s, _m, _n, tci, tpid = aux(d2)
-            else:
-                for level, kind, data in anc:
-                    if level == SOL_PACKET and kind == PACKET_AUXDATA:
-                        status, wire, _s, _m, _n, tci, tpid = aux(data)
-                    elif level == SOL_SOCKET and kind == SCM_TIMESTAMPNS:
-                        sec, nsec = tspec(data)
-                        ts = sec * 1000000000 + nsec
+                ts, status, wire, tci, tpid = m.cmsgs(used)
+            mv = c.mv
             if status & TP_STATUS_VLAN_VALID or tci:
                 tci, tpid = vlan_of(status, tci, tpid)
                 wire += VLAN_HLEN
@@ -153,7 +149,7 @@ class RecvIntoRx(_SockRx):
             skb = free.pop() if free else get()
             skb.pa = pa
             skb.head_mem = pa
-            skb.head = skb.data = head = c.mbase + at
+            skb.head = skb.data = head
             skb.tail = skb.end = head + n
             skb.len = n
             skb.truesize = used
@@ -163,12 +159,12 @@ class RecvIntoRx(_SockRx):
             skb.data_len = skb.protocol = skb.hash = skb.mark = 0
             skb.tstamp = ts
             skb.wire_len = wire
-            skb.pkt_type = addr[2]
+            skb.pkt_type = ptype
             skb.vlan_tci = tci
             skb.ifindex = ifindex
             skb.linktype = lt
             skb._mv = mv
-            skb._mbase = c.mbase
+            skb._mbase = mbase
             skb._page = c.page
             skb._live = True
             append(skb)

@@ -1,4 +1,4 @@
-"""Batched receive with recvmmsg(2) through ctypes, into caller memory given by address.
+"""Receive with recvmmsg(2) and recvmsg(2) through ctypes, into caller memory given by address.
 
 MmsgReceiver pre-builds, once per batch size, the mmsghdr array with its iovecs, sockaddr_ll
 name buffers and control buffers (room for SCM_TIMESTAMPNS and PACKET_AUXDATA). A call
@@ -7,7 +7,13 @@ in one struct.pack_into, polls, and takes what is queued with MSG_DONTWAIT. Resu
 preallocated per-slot lists (snaplen, wirelen, ts_ns, pkttype, vlan_tci, vlan_tpid,
 status), so a batch makes no Python object per packet beyond the ints.
 
-Kernel counterparts: __sys_recvmmsg, struct mmsghdr / msghdr / iovec, packet_recvmsg.
+MsgReceiver is the same for one message per call: one buffer holds the msghdr, its iovec,
+the sockaddr_ll and the control buffer, so a receive is one struct.pack_into, one recvmsg
+and one struct.unpack_from. Unlike socket.recvmsg_into it makes no address tuple (whose
+interface name costs CPython a SIOCGIFNAME ioctl per packet) and no cmsg list.
+
+Kernel counterparts: __sys_recvmmsg, __sys_recvmsg, struct mmsghdr / msghdr / iovec,
+packet_recvmsg.
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ _recvmmsg = _libc.recvmmsg
 _recvmmsg.restype = ctypes.c_int
 _recvmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
 _memmove = ctypes.memmove
+#: recvmsg(fd, msg, flags) without argtypes: the fd and flags go as C ints and a ctypes
+#: buffer as its address, the cheapest call ctypes makes.
+_recvmsg = _libc.recvmsg
+_recvmsg.restype = ctypes.c_ssize_t
 
 # LP64 layouts. struct msghdr: name 0, namelen 8, iov 16, iovlen 24, control 32,
 # controllen 40, flags 48 (56 bytes); struct mmsghdr adds msg_len at 56 (64 bytes).
@@ -71,6 +81,108 @@ CTRL_USUAL = struct.Struct("=8xQqq8xQII8xHH")
 CTRL_USUAL_KEYS = (SOL_SOCKET | SCM_TIMESTAMPNS << 32, SOL_PACKET | PACKET_AUXDATA << 32)
 #: msg_controllen when both control messages came (the whole control buffer).
 CTRL_SIZE = _CTRL_SIZE
+
+
+def read_cmsgs(ctrl: memoryview, base: int, used: int) -> tuple[int, int, int, int, int]:
+    """Walk the control messages at ``ctrl[base : base + used]`` (CMSG_FIRSTHDR/NXTHDR).
+
+    Returns (timestamp ns from SCM_TIMESTAMPNS, then tp_status, tp_len, tp_vlan_tci and
+    tp_vlan_tpid from PACKET_AUXDATA), zeros for a message that is not there.
+    """
+    off = 0
+    ts = status = wire = tci = tpid = 0
+    while off + _CMSGHDR.size <= used:
+        clen, level, kind = _CMSGHDR.unpack_from(ctrl, base + off)
+        at = base + off + _CMSGHDR.size
+        if level == SOL_PACKET and kind == PACKET_AUXDATA:
+            status, wire, _s, _m, _n, tci, tpid = TPACKET_AUXDATA.unpack_from(ctrl, at)
+        elif level == SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+            sec, nsec = TIMESPEC.unpack_from(ctrl, at)
+            ts = sec * 1_000_000_000 + nsec
+        if clen < _CMSGHDR.size:
+            break
+        off += (clen + _CMSG_ALIGN - 1) & ~(_CMSG_ALIGN - 1)
+    return ts, status, wire, tci, tpid
+
+
+# MsgReceiver's buffer: msghdr 0, iovec 56, sockaddr_ll 72, control 96.
+_MSG_IOV_OFF = 56
+_MSG_NAME_OFF = 72
+_MSG_CTRL_OFF = 96
+_MSG_BUF_SIZE = _MSG_CTRL_OFF + _CTRL_SIZE
+#: What MsgReceiver writes before each call, from msg_namelen (offset 8) to the iovec's
+#: iov_len: the fields the kernel writes back (namelen, controllen, flags), the iovec, and
+#: the constant pointers between them (rewritten with their own values).
+MSG_ARM = struct.Struct("=I4xQQQQi4xQQ")
+MSG_ARM_OFF = 8
+#: What it reads back from offset 40: msg_controllen, sll_pkttype, then CTRL_USUAL's fields.
+MSG_DONE = struct.Struct("=Q34xB13x" + CTRL_USUAL.format.lstrip("="))
+MSG_DONE_OFF = _CONTROLLEN_OFF
+assert MSG_DONE_OFF + MSG_DONE.size <= _MSG_BUF_SIZE
+assert _MSG_NAME_OFF + SOCKADDR_LL_PKTTYPE_OFF == MSG_DONE_OFF + 8 + 34
+
+
+class MsgReceiver:
+    """recvmsg(2) of one packet for one PacketSocket, into caller memory given by address.
+
+    The per-packet receive of packet_recvmsg without socket.recvmsg_into's objects: the
+    msghdr, iovec, sockaddr_ll and control buffer are built once in one ctypes buffer.
+    A hot loop may inline :meth:`recv` from ``arm_args``/``view``/``buf`` and read
+    MSG_DONE; anything other than the usual control messages goes through :meth:`cmsgs`.
+    """
+
+    def __init__(self, sock: PacketSocket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.call = _recvmsg  # call(fd, buf, flags), for a loop that inlines recv
+        self.buf = ctypes.create_string_buffer(_MSG_BUF_SIZE)
+        self.view = memoryview(self.buf).cast("B")
+        a = ctypes.addressof(self.buf)
+        _MSGHDR.pack_into(
+            self.buf, 0, a + _MSG_NAME_OFF, SOCKADDR_LL_SIZE, a + _MSG_IOV_OFF, 1,
+            a + _MSG_CTRL_OFF, _CTRL_SIZE, 0,
+        )  # fmt: skip
+        #: MSG_ARM's values up to the iovec: namelen, iov, iovlen, control, controllen, flags.
+        self.arm_args = (SOCKADDR_LL_SIZE, a + _MSG_IOV_OFF, 1, a + _MSG_CTRL_OFF, _CTRL_SIZE, 0)
+
+    def recv(self, addr: int, length: int) -> int:
+        """One packet into ``length`` bytes at ``addr`` (MSG_DONTWAIT); -1 when none is queued.
+
+        Returns the bytes received; the metadata is in the buffer (:meth:`meta`).
+        """
+        MSG_ARM.pack_into(self.view, MSG_ARM_OFF, *self.arm_args, addr, length)
+        while True:
+            n = _recvmsg(self.fd, self.buf, MSG_DONTWAIT)
+            if n >= 0 or not self.retry():
+                return n
+
+    def retry(self) -> bool:
+        """After a failed call: True on EINTR (call again), False on EAGAIN, else raise.
+
+        The error is a plain OSError, as socket.recvmsg_into raises it, so LiveCapture
+        tells an interface that went away (ENETDOWN) the same way in every socket mode.
+        """
+        err = ctypes.get_errno()
+        if err == errno.EINTR:
+            return True
+        if err in (errno.EAGAIN, errno.EWOULDBLOCK):
+            return False
+        raise OSError(err, os.strerror(err))
+
+    def cmsgs(self, used: int) -> tuple[int, int, int, int, int]:
+        """The last call's control messages (``used`` = msg_controllen): see read_cmsgs."""
+        return read_cmsgs(self.view, _MSG_CTRL_OFF, used)
+
+    def meta(self, n: int) -> PacketMeta:
+        """The last call's metadata for ``n`` received bytes, as a PacketMeta (no VLAN put back)."""
+        used = _CONTROLLEN.unpack_from(self.view, _CONTROLLEN_OFF)[0]
+        ts, status, wire, tci, tpid = self.cmsgs(used)
+        if status & TP_STATUS_VLAN_VALID or tci:
+            tci, tpid = vlan_of(status, tci, tpid)
+        else:
+            tci = tpid = 0
+        ptype = self.view[_MSG_NAME_OFF + SOCKADDR_LL_PKTTYPE_OFF]
+        return PacketMeta(n, wire, ts, ptype, tci, tpid, status)
 
 
 class MmsgReceiver:
@@ -195,23 +307,10 @@ class MmsgReceiver:
         tp_status). A stripped VLAN tag is put back into the bytes at ``addr`` (with
         vlan=True) and counted in the length, as packet_recvmsg's reader would.
         """
-        msgs, ctrl = self._msgs_view, self._ctrl_view
+        msgs = self._msgs_view
         size = _MSG_LEN.unpack_from(msgs, i * _MMSGHDR_SIZE + _MSG_LEN_OFF)[0]
-        base = i * _CTRL_SIZE
         used = _CONTROLLEN.unpack_from(msgs, i * _MMSGHDR_SIZE + _CONTROLLEN_OFF)[0]
-        off = 0
-        ts = status = wire = tci = tpid = 0
-        while off + _CMSGHDR.size <= used:
-            clen, level, kind = _CMSGHDR.unpack_from(ctrl, base + off)
-            at = base + off + _CMSGHDR.size
-            if level == SOL_PACKET and kind == PACKET_AUXDATA:
-                status, wire, _s, _m, _n, tci, tpid = TPACKET_AUXDATA.unpack_from(ctrl, at)
-            elif level == SOL_SOCKET and kind == SCM_TIMESTAMPNS:
-                sec, nsec = TIMESPEC.unpack_from(ctrl, at)
-                ts = sec * 1_000_000_000 + nsec
-            if clen < _CMSGHDR.size:
-                break
-            off += (clen + _CMSG_ALIGN - 1) & ~(_CMSG_ALIGN - 1)
+        ts, status, wire, tci, tpid = read_cmsgs(self._ctrl_view, i * _CTRL_SIZE, used)
         if status & TP_STATUS_VLAN_VALID or tci:
             tci, tpid = vlan_of(status, tci, tpid)
             wire += VLAN_HLEN
