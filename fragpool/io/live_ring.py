@@ -191,19 +191,23 @@ class RingRx:
         off = self._off
         last_sec = -1
         sec_ns = nbytes = 0
+        vlan_valid = TP_STATUS_VLAN_VALID
+        align, mask = ALIGN - 1, -ALIGN
         for skb in take:
             nxt, sec, nsec, snap, wire, status, mac, tci, ptype = hdr(view, off)
-            data = off + mac
-            if status & TP_STATUS_VLAN_VALID or tci:
-                data, snap, wire, tci = self._vlan(view, off, data, mac, snap, wire)
+            if status & vlan_valid or tci:
+                data, snap, wire, tci = self._vlan(view, off, off + mac, mac, snap, wire)
+                addr = base + data
+            else:
+                addr = base + off + mac
             if snap > snaplen:
                 snap = snaplen
             skb.pa = pa
             skb.head_mem = self
-            skb.head = skb.data = addr = base + data
+            skb.head = skb.data = addr
             skb.tail = skb.end = addr + snap
             skb.len = snap
-            skb.truesize = (snap + ALIGN - 1) & -ALIGN
+            skb.truesize = (snap + align) & mask
             skb.head_frag = True
             skb.pfmemalloc = skb.cloned = False
             skb.data_len = skb.protocol = skb.hash = skb.mark = 0
