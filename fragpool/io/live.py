@@ -5,7 +5,7 @@ modes and returns a :class:`LiveCapture`: an iterator of skbs and a context mana
 ``.linktype``, ``.stats()``, :meth:`LiveCapture.recv_batch` (NAPI-style, up to a budget)
 and :meth:`LiveCapture.close`, which reports what is still in flight.
 
-- ``recv_into``: one recvmsg_into per packet into the free tail of a pool page;
+- ``recv_into``: one recvmsg per packet (libc via ctypes) into the free tail of a pool page;
 - ``recvmmsg``: one recvmmsg per batch, iovecs carved from a pool page;
 - ``tpacket_v3``: a TPACKET_V3 ring; skbs built in place in kernel-filled blocks, a block
   handed back when its last skb is freed, held packets copied out when the ring runs short.
