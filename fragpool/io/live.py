@@ -36,6 +36,7 @@ from ..skb import SkBuff
 from ..stats import Snapshot
 from . import linktypes
 from .afpacket import DEFAULT_SNAPLEN, PacketSocket
+from .backlog import ALL, Backlog
 from .if_packet import VLAN_HLEN
 from .live_errors import LiveCaptureError
 from .live_pool import ALIGN, PoolCursor
@@ -119,8 +120,7 @@ class LiveCapture:
         self.snaplen = snaplen
         self._closed = False
         self._report: LiveReport | None = None
-        self._pending: list[SkBuff] = []
-        self._cur: Iterator[SkBuff] | None = None
+        self._backlog = Backlog()
         self.packets_received = 0
         opts = {
             "snaplen": snaplen,
@@ -201,7 +201,7 @@ class LiveCapture:
             raise ValueError(f"budget {budget} must be >= 1")
         if self._closed:
             raise LiveCaptureError(errno.EBADF, f"capture on {self.ifname!r} is closed")
-        pending = self._take_pending(budget)
+        pending = self._backlog.take(budget)
         if pending:
             return pending
         out: list[SkBuff] = []
@@ -228,20 +228,6 @@ class LiveCapture:
         what = "went down or away" if down else "failed"
         return LiveCaptureError(err, f"interface {self.ifname!r} {what}: {os.strerror(err)}")
 
-    def _take_pending(self, budget: int) -> list[SkBuff]:
-        cur, self._cur = self._cur, None
-        if cur is not None:
-            self._pending[:0] = cur
-        pending = self._pending
-        if not pending:
-            return []
-        if len(pending) <= budget:
-            self._pending = []
-            return pending
-        batch = pending[:budget]
-        del pending[:budget]
-        return batch
-
     def packets(self, count: int | None = None, timeout: float | None = None) -> Iterator[SkBuff]:
         """skbs as they come: stops after ``count`` packets, after ``timeout`` seconds without
         a packet, or when the capture is closed (from another thread, or a signal handler).
@@ -261,9 +247,9 @@ class LiveCapture:
                 batch = self.recv_batch(64 if left is None else min(64, left), wait)
             if left is not None:
                 left -= len(batch)
-            it = self._cur = iter(batch)
+            it = self._backlog.cur = iter(batch)
             yield from it
-            self._cur = None
+            self._backlog.cur = None
 
     def __iter__(self) -> Iterator[SkBuff]:
         return self.packets()
@@ -343,7 +329,7 @@ class LiveCapture:
         except OSError:
             pass
         self._closed = True
-        for skb in self._take_pending(1 << 62):
+        for skb in self._backlog.take(ALL):
             skb.free()
         moved = discarded = held = 0
         if self.mode == "tpacket_v3":

@@ -33,6 +33,7 @@ from typing import Any
 from ..mm import PageAllocator, default_allocator
 from ..skb import SkBuff
 from ..stats import Snapshot
+from .backlog import ALL, Backlog
 from .errors import CaptureFormatError
 from .pcap import FILE_HEADER_LEN, PcapFormat, sniff_pcap
 
@@ -106,8 +107,7 @@ class OfflineReader:
         self._done = False
         self._closed = False
         self._error: CaptureFormatError | None = None
-        self._pending: list[SkBuff] = []
-        self._cur: Iterator[SkBuff] | None = None
+        self._backlog = Backlog()
         self._stream_it: Iterator[SkBuff] | None = None
         self._own = _OwnBuffers()
         # counters
@@ -150,7 +150,7 @@ class OfflineReader:
     def _prime(self) -> None:
         """pcapng: read ahead until the first interface is known (for ``.linktype``)."""
         while not self.fmt.interfaces_seen and not self._done and self._error is None:
-            self._pending.extend(self._fill())
+            self._backlog.pending.extend(self._fill())
 
     # ------------------------------------------------------------------ interface
     @property
@@ -180,17 +180,14 @@ class OfflineReader:
         return next(iter(self))
 
     def _stream(self) -> Iterator[SkBuff]:
+        backlog = self._backlog
         while True:
-            batch = self._pending
-            if batch:
-                self._pending = []
-            else:
-                batch = self._next_batch()
-                if not batch:
-                    return
-            it = self._cur = iter(batch)
+            batch = backlog.take(ALL) or self._next_batch()
+            if not batch:
+                return
+            it = backlog.cur = iter(batch)
             yield from it
-            self._cur = None
+            backlog.cur = None
 
     def read_batch(self, budget: int = 64) -> list[SkBuff]:
         """Up to ``budget`` skbs at once (fewer at a buffer's end); [] when the file ends.
@@ -200,20 +197,11 @@ class OfflineReader:
         """
         if budget < 1:
             raise ValueError(f"budget {budget} must be >= 1")
-        cur = self._cur
-        if cur is not None:
-            self._pending[:0] = cur
-            self._cur = None
-        pending = self._pending
-        if not pending:
-            pending = self._pending = self._next_batch()
-            if not pending:
-                return []
-        if len(pending) <= budget:
-            self._pending = []
-            return pending
-        batch = pending[:budget]
-        del pending[:budget]
+        backlog = self._backlog
+        batch = backlog.take(budget)
+        if not batch:
+            backlog.pending = self._next_batch()
+            batch = backlog.take(budget)
         return batch
 
     def stats(self) -> Snapshot:
@@ -245,13 +233,8 @@ class OfflineReader:
             return
         self._closed = True
         self._done = True
-        cur, self._cur = self._cur, None
-        if cur is not None:
-            for skb in cur:
-                skb.free()
-        for skb in self._pending:
+        for skb in self._backlog.take(ALL):
             skb.free()
-        self._pending = []
         page, self._page = self._page, None
         if page is not None:
             self.pa.drain(page, self._bias)
