@@ -69,3 +69,7 @@ class Verdicts:
     def summary(self) -> str:
         met = sum(ok for _, ok, _ in self.results)
         return f"{met} of {len(self.results)} targets met"
+
+    def status(self) -> int:
+        """The benchmark's exit status: 0 when every target was met, 1 otherwise."""
+        return 0 if all(ok for _, ok, _ in self.results) else 1

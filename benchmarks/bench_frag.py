@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n3. compound pages allocated per {args.fragments:,} fragments")
     bench_pages([256, 1500], args.fragments, verdicts)
     print(f"\n{verdicts.summary()}")
-    return 0
+    return verdicts.status()
 
 
 if __name__ == "__main__":

@@ -205,12 +205,12 @@ def main() -> int:
         return 0
     if os.geteuid() != 0:
         print("bench_live: needs root (a veth pair in a network namespace, AF_PACKET)")
-        return 0
+        return 2
     path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     missing = [t for t in ("ip", "trafgen") if shutil.which(t, path=path) is None]
     if missing:
         print(f"bench_live: needs {', '.join(missing)} (run `make tools`)")
-        return 0
+        return 2
     from netns import VethPair, udp_frame
 
     kinds = [*FRAGPOOL_MODES, "scapy"] + (["pcapy-ng"] if pcapy_installed() else [])
@@ -266,7 +266,7 @@ def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
                 f"{ours['offered_pps'] / 1e3:.0f}k vs {theirs['offered_pps'] / 1e3:.0f}k pps)",
             )
     print(verdicts.summary())
-    return 0
+    return verdicts.status()
 
 
 if __name__ == "__main__":

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts.check("fragpool peak RSS < 64 MiB", rss < 64, f"{rss:.1f} MiB")
     verdicts.check("<= 4 compound pages in use", peak_pages <= 4, str(peak_pages))
     print(verdicts.summary())
-    return 0 if all(ok for _, ok, _ in verdicts.results) else 1
+    return verdicts.status()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ and heap-block growth < 1,000 over the million packets.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import statistics
@@ -134,7 +135,16 @@ def bench_heap_growth(pa: PageAllocator) -> tuple[int, dict]:
     return after - before, cache
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    global REPEATS, PACKETS, HEAP_PACKETS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed repeats (median)")
+    parser.add_argument("--ops", type=int, default=PACKETS, help="operations per repeat")
+    parser.add_argument(
+        "--heap-packets", type=int, default=HEAP_PACKETS, help="packets of the heap-growth loop"
+    )
+    args = parser.parse_args(argv)
+    REPEATS, PACKETS, HEAP_PACKETS = args.repeats, args.ops, args.heap_packets
     pa = PageAllocator()
     print(
         f"fragpool skb / page_pool benchmark: Python {sys.version.split()[0]}, "
@@ -175,7 +185,7 @@ def main() -> int:
     if leaked:
         print(f"FAIL  pages still in use after the run: {leaked}")
         return 1
-    return 0 if all(ok for _, ok, _ in verdicts.results) else 1
+    return verdicts.status()
 
 
 if __name__ == "__main__":
