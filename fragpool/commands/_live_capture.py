@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 import threading
@@ -77,7 +76,7 @@ def run_live(args: argparse.Namespace) -> int:
     from ..io.live import open_live
     from ..io.live_errors import LiveCaptureError
     from ..io.writer import open_dump
-    from .capture import _record, summary, timestr
+    from .capture import _record, emit_json, summary, timestr
 
     opts: dict[str, Any] = {"mode": args.mode, "promisc": args.promisc, "filter": args.filter}
     if args.snaplen is not None:
@@ -138,14 +137,7 @@ def run_live(args: argparse.Namespace) -> int:
             "packets": n,
             "stats": stats,
         }
-        if error:
-            doc["error"] = error
-        if writer is None:
-            doc["records"] = records
-        else:
-            doc["written"] = args.write
-        json.dump(doc, out, default=str)
-        out.write("\n")
+        emit_json(out, doc, error, records if writer is None else None, args.write)
     else:
         out.flush()
         if writer is not None:

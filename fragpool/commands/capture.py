@@ -169,20 +169,25 @@ def run(args: argparse.Namespace) -> int:
         stats = dict(src.stats())
     if args.json:
         doc = {"source": args.read, "linktype": src.linktype, "packets": n, "stats": stats}
-        if error:
-            doc["error"] = error
-        if writer is None:
-            doc["records"] = records
-        else:
-            doc["written"] = args.write
-        json.dump(doc, out, default=str)
-        out.write("\n")
+        emit_json(out, doc, error, records if writer is None else None, args.write)
     else:
         if writer is not None:
             print(f"{n} packets written to {args.write}", file=sys.stderr)
         if error:
             print(f"fragpool capture: {error}", file=sys.stderr)
     return 1 if error else 0
+
+
+def emit_json(out: Any, doc: dict, error: str | None, records: list | None, written: str) -> None:
+    """Print --json's one document: ``doc`` plus the error, and the records or the -w file."""
+    if error:
+        doc["error"] = error
+    if records is not None:
+        doc["records"] = records
+    else:
+        doc["written"] = written
+    json.dump(doc, out, default=str)
+    out.write("\n")
 
 
 def _record(n: int, skb: Any) -> dict:
