@@ -46,7 +46,7 @@ SLACK = 1.0  # seconds a receiver keeps reading after the sender stops
 
 
 def _fragpool(kind: str, iface: str, seconds: float) -> dict:
-    from fragpool.io.live import open_live
+    from fragpool.io.live.capture import open_live
     from fragpool.skb import kfree_skb_list
 
     cap = open_live(iface, mode=kind)  # the defaults a user gets (a 16 MiB ring)

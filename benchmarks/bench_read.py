@@ -96,7 +96,7 @@ def capture_path(packets: int) -> str:
 def read_fragpool(path: str, each: bool = False) -> dict:
     """Batches of 256 skbs; each packet's first byte read through linear_view(); the batch
     freed with kfree_skb_list (or, with ``each``, every skb with its own free())."""
-    from fragpool.io.offline import open_offline
+    from fragpool.io.files.reader import open_offline
     from fragpool.mm import PageAllocator
     from fragpool.skb import kfree_skb_list
 

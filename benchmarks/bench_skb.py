@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _common import Verdicts, table  # noqa: E402
 
-from fragpool.mm import NapiContext, PageAllocator, PageFragCache, PagePool  # noqa: E402
+from fragpool.mm import NapiContext, PageAllocator, PageFragCache, PagePool, netdev_frag_cache  # noqa: E402
 from fragpool.skb import build_skb, napi_alloc_skb, napi_skb_cache  # noqa: E402
 
 REPEATS = 7
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     napi_small = bench_napi_alloc(NapiContext(pa, name="napi200"), 200)
     pool = bench_page_pool(pa)
     growth, cache = bench_heap_growth(pa)
-    pa.netdev_frag_cache().drain()
+    netdev_frag_cache(pa).drain()
     rows = [
         ("build_skb + free (fragment allocated outside the timing)", build),
         ("fragment alloc (PageFragCache.alloc 2048), separately", frag),

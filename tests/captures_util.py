@@ -142,7 +142,7 @@ def units_to_ns(ts: int, tsresol: int, tsoffset: int = 0) -> int:
 
 def read_all(path: Path | str, **kw) -> list[dict]:
     """Every packet fragpool reads from ``path``, as plain dicts (skbs freed as read)."""
-    from fragpool.io.offline import open_offline
+    from fragpool.io.files.reader import open_offline
 
     out = []
     with open_offline(path, **kw) as reader:

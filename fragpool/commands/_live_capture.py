@@ -22,6 +22,7 @@ import threading
 from typing import Any
 
 from ..progress import Progress
+from ._output import emit_json, json_record, summary, timestr
 
 BATCH = 64
 POLL = 0.2  # seconds per wait, so a signal or -c ends the loop promptly
@@ -73,10 +74,9 @@ def _one_line(err: BaseException) -> str:
 
 def run_live(args: argparse.Namespace) -> int:
     """`fragpool capture -i IF ...`: capture until -c N, a signal or an error."""
-    from ..io.live import open_live
-    from ..io.live_errors import LiveCaptureError
-    from ..io.writer import open_dump
-    from .capture import _record, emit_json, summary, timestr
+    from ..io.files.writer import open_dump
+    from ..io.live.capture import open_live
+    from ..io.live.errors import LiveCaptureError
 
     opts: dict[str, Any] = {"mode": args.mode, "promisc": args.promisc, "filter": args.filter}
     if args.snaplen is not None:
@@ -112,7 +112,7 @@ def run_live(args: argparse.Namespace) -> int:
                     if writer is not None:
                         writer.write(skb)
                     elif args.json:
-                        records.append(_record(n, skb))
+                        records.append(json_record(n, skb))
                     else:
                         line = summary(bytes(skb), skb.linktype, skb.wire_len)
                         out.write(f"{timestr(skb.tstamp)} {line}\n")

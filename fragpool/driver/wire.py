@@ -173,7 +173,7 @@ class LiveWire:
         self._bounce: list[memoryview] = []
 
     def attach(self, nrings: int) -> None:
-        from ..io.afpacket import PacketSocket
+        from ..io.live.packet_socket import PacketSocket
 
         group = (os.getpid() * 8 + next(_fanout_ids)) & 0xFFFF  # unique per device
         try:

@@ -1,6 +1,7 @@
-"""Packet sources and sinks: capture files and the AF_PACKET socket.
+"""Packet sources and sinks, in two packages: ``files`` (pcap, pcapng) and ``live`` (AF_PACKET).
 
-Names are imported lazily so `import fragpool.io` stays cheap; each module loads on first use.
+The names of both are re-exported here lazily, so `import fragpool.io` stays cheap: a
+subpackage loads when one of its names is first used.
 """
 
 from __future__ import annotations
@@ -8,22 +9,25 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    # AF_PACKET live capture (afpacket, recvmmsg, tpacket, bpf)
-    "PacketSocket": "fragpool.io.afpacket",
-    "PacketMeta": "fragpool.io.afpacket",
-    "LiveCaptureError": "fragpool.io.live_errors",
-    "FilterError": "fragpool.io.live_errors",
-    "MmsgReceiver": "fragpool.io.recvmmsg",
-    "TPacketV3Ring": "fragpool.io.tpacket",
-    "RingPacket": "fragpool.io.tpacket",
-    "compile_filter": "fragpool.io.bpf",
+    # live capture (fragpool.io.live)
+    "PacketSocket": "fragpool.io.live",
+    "PacketMeta": "fragpool.io.live",
+    "LiveCaptureError": "fragpool.io.live",
+    "FilterError": "fragpool.io.live",
+    "MmsgReceiver": "fragpool.io.live",
+    "TPacketV3Ring": "fragpool.io.live",
+    "RingPacket": "fragpool.io.live",
+    "compile_filter": "fragpool.io.live",
     "open_live": "fragpool.io.live",
     "LiveCapture": "fragpool.io.live",
     "LiveReport": "fragpool.io.live",
-    # capture files (pcap, pcapng)
-    "open_offline": "fragpool.io.offline",
-    "OfflineReader": "fragpool.io.offline",
-    "CaptureFormatError": "fragpool.io.errors",
+    # capture files (fragpool.io.files)
+    "open_dump": "fragpool.io.files",
+    "PcapWriter": "fragpool.io.files",
+    "PcapngWriter": "fragpool.io.files",
+    "open_offline": "fragpool.io.files",
+    "OfflineReader": "fragpool.io.files",
+    "CaptureFormatError": "fragpool.io.files",
 }
 
 

@@ -25,6 +25,7 @@ from .percpu import (  # noqa: E402
     default_allocator,
     napi_alloc_frag,
     netdev_alloc_frag,
+    netdev_frag_cache,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "default_allocator",
     "napi_alloc_frag",
     "netdev_alloc_frag",
+    "netdev_frag_cache",
 ]

@@ -148,7 +148,8 @@ class PageAllocator:
         self.refcount_ops = 0
         self.refcount_sets = 0
         self.frag_frees = 0
-        self._netdev_cache = None
+        #: This allocator's netdev_alloc_cache, installed by fragpool.mm.percpu on first use.
+        self.netdev_cache: object = None
         #: zone->lock: guards the free lists, the reserve, the mem_map writes and the arenas.
         self._lock = threading.Lock()
 
@@ -405,16 +406,6 @@ class PageAllocator:
             snap[f"pages_freed_order{order}"] = self.pages_freed[order]
             snap[f"alloc_fail_order{order}"] = self.alloc_fail[order]
         return snap
-
-    def netdev_frag_cache(self):
-        """This allocator's netdev_alloc_cache (created on first use)."""
-        if self._netdev_cache is None:
-            from .percpu import NetdevFragCache
-
-            with self._lock:  # two first users must not each install a cache
-                if self._netdev_cache is None:
-                    self._netdev_cache = NetdevFragCache(self)
-        return self._netdev_cache
 
     def close(self) -> None:
         """Unmap every arena. Only valid when no page is in use."""

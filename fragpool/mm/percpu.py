@@ -138,11 +138,22 @@ def default_allocator() -> PageAllocator:
     return _default
 
 
+def netdev_frag_cache(pa: PageAllocator) -> NetdevFragCache:
+    """The netdev_alloc_cache of allocator ``pa`` (created on first use, once)."""
+    cache = pa.netdev_cache
+    if cache is None:
+        with _default_lock:  # two first users must not each install a cache
+            cache = pa.netdev_cache
+            if cache is None:
+                cache = pa.netdev_cache = NetdevFragCache(pa)
+    return cache
+
+
 def netdev_alloc_frag(
     fragsz: int, align: int | None = None, *, allocator: PageAllocator | None = None
 ) -> int | None:
     """netdev_alloc_frag(): a fragment from the allocator's netdev cache, from any thread."""
-    return (allocator or default_allocator()).netdev_frag_cache().alloc(fragsz, align)
+    return netdev_frag_cache(allocator or default_allocator()).alloc(fragsz, align)
 
 
 def napi_alloc_frag(fragsz: int, align: int | None = None) -> int | None:

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from threading import get_ident
 
-from ..mm import NapiContext, PageAllocator, current_napi, default_allocator
+from ..mm import (
+    NapiContext,
+    PageAllocator,
+    current_napi,
+    default_allocator,
+    netdev_frag_cache,
+)
 from ..mm import percpu as _percpu
 from ..stats import Snapshot
 from .constants import (
@@ -137,7 +143,7 @@ def netdev_alloc_skb(length: int, *, allocator: PageAllocator | None = None) -> 
         skb = _heap_head(pa, size, skbuff_head_cache)
     else:
         size = SKB_HEAD_ALIGN(size)
-        netdev = pa.netdev_frag_cache()
+        netdev = netdev_frag_cache(pa)
         data = netdev.alloc(size)
         if data is None:
             counts.alloc_fail += 1

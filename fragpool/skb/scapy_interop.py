@@ -6,7 +6,7 @@ from typing import Any
 
 from ..mm import PageAllocator
 from .alloc import netdev_alloc_skb
-from .skbuff import SkBuff
+from .skbuff import SkBuff, converters
 
 #: LINKTYPE_ values (pcap link types) for the layers fragpool builds skbs from.
 LINKTYPE_ETHERNET = 1
@@ -60,3 +60,6 @@ def from_scapy(
     skb.tstamp = tstamp
     skb.wire_len = getattr(pkt, "wirelen", None) or len(raw)
     return skb
+
+
+converters.to_scapy = to_scapy

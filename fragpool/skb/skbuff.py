@@ -52,6 +52,19 @@ class _Limits:
 limits = _Limits()
 
 
+class _Converters:
+    """Conversions owned by layers above SkBuff, installed by them on import.
+
+    scapy_interop sits above SkBuff (it builds skbs with the constructors of alloc.py), so
+    SkBuff cannot import it; ``fragpool.skb`` imports it, and it puts its converter here.
+    """
+
+    to_scapy: Any = None
+
+
+converters = _Converters()
+
+
 def set_max_skb_frags(n: int) -> None:
     """CONFIG_MAX_SKB_FRAGS: frags an skb may hold (17..45, default 17)."""
     if not 17 <= n <= 45:
@@ -604,10 +617,11 @@ class SkBuff:
 
     # --------------------------------------------------------------- misc
     def to_scapy(self) -> Any:
-        """The packet dissected by scapy for this skb's link type."""
-        from .scapy_interop import to_scapy
-
-        return to_scapy(self)
+        """The packet dissected by scapy for this skb's link type (fragpool.skb.to_scapy)."""
+        convert = converters.to_scapy
+        if convert is None:
+            raise SkbError("no scapy converter is installed: import fragpool.skb first")
+        return convert(self)
 
     def __len__(self) -> int:
         return self.len

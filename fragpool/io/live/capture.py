@@ -1,0 +1,386 @@
+"""open_live: an AF_PACKET RX device that hands out skbs on pooled or ring memory.
+
+:func:`open_live` (libpcap's pcap_open_live) opens one interface in one of three receive
+modes and returns a :class:`LiveCapture`: an iterator of skbs and a context manager, with
+``.linktype``, ``.stats()``, :meth:`LiveCapture.recv_batch` (NAPI-style, up to a budget)
+and :meth:`LiveCapture.close`, which reports what is still in flight.
+
+- ``recv_into``: one recvmsg per packet (libc via ctypes) into the free tail of a pool page;
+- ``recvmmsg``: one recvmmsg per batch, iovecs carved from a pool page;
+- ``tpacket_v3``: a TPACKET_V3 ring; skbs built in place in kernel-filled blocks, a block
+  handed back when its last skb is freed, held packets copied out when the ring runs short.
+
+Every skb has ``tstamp`` (int ns), ``wire_len``, ``pkt_type`` (PACKET_HOST ..
+PACKET_OUTGOING), ``vlan_tci`` (a stripped 802.1Q tag is re-inserted into the bytes),
+``ifindex`` and ``linktype``. Free each skb (``skb.free()``) when done: that is what lets
+pool pages be reused and ring blocks go back to the kernel.
+
+The pool: with ``allocator=None`` each capture gets a PageAllocator of its own (so several
+fanout workers each have their own pool), with compound pages large enough for the
+interface's largest frame. Frames longer than MTU + link header + 4 (GSO/GRO aggregates on
+some NICs) are truncated to that in the socket modes; ``wire_len`` keeps their length.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from ...mm import PAGE_SIZE, PageAllocator
+from ...skb import SkBuff
+from ...stats import Snapshot
+from ..backlog import ALL, Backlog
+from ..files import linktypes
+from .errors import LiveCaptureError
+from .if_packet import VLAN_HLEN
+from .packet_socket import DEFAULT_SNAPLEN, PacketSocket
+from .pool_cursor import ALIGN, PoolCursor
+from .tpacket import RingReport
+
+MODES = ("recv_into", "recvmmsg", "tpacket_v3")
+#: Link-layer header bytes in front of the MTU, per tcpdump link-type name.
+_LINK_HEADER = {"EN10MB": 14, "RAW": 0}
+_LINKTYPE_NUMBER = {name: num for num, name in linktypes.NAMES.items()}
+#: Order of the compound pages of a capture's own pool (128 KiB): a recvmmsg batch of 64
+#: full-size Ethernet slots fits in one page.
+POOL_ORDER = 5
+#: How long the iterator waits per poll before it checks whether close() was called.
+_ITER_SLICE = 0.25
+
+
+class LiveReport(NamedTuple):
+    """What close() found: pool pages still held by skbs, ring blocks not back."""
+
+    clean: bool  # nothing in flight: every pool page free, every ring block back
+    pages_in_flight: int  # pool pages still referenced (skbs the user holds; whole allocator)
+    blocks_held: int  # ring blocks that could not go back (held by cloned skbs)
+    moved_at_close: int  # in-ring skbs copied to pool memory by close()
+    discarded: int  # packets received by the kernel after the last poll, never handed out
+
+
+def interface_mtu(ifname: str) -> int:
+    """The interface's MTU from /sys/class/net/<if>/mtu."""
+    try:
+        return int((Path("/sys/class/net") / ifname / "mtu").read_text())
+    except FileNotFoundError:
+        raise LiveCaptureError(errno.ENODEV, f"no such network interface: {ifname!r}") from None
+    except (OSError, ValueError) as e:
+        raise LiveCaptureError(errno.EIO, f"cannot read the MTU of {ifname!r}: {e}") from None
+
+
+def max_frame(ifname: str, linktype: str, snaplen: int) -> int:
+    """The receive buffer per packet: MTU + link header + 4 (VLAN), capped by snaplen + 4."""
+    frame = interface_mtu(ifname) + _LINK_HEADER.get(linktype, 0) + VLAN_HLEN
+    return min(frame, snaplen + VLAN_HLEN)
+
+
+def _order_for(nbytes: int, page_size: int) -> int:
+    order = 0
+    while page_size << order < nbytes:
+        order += 1
+    return order
+
+
+class LiveCapture:
+    """A live capture on one interface: skbs from pool pages or ring blocks.
+
+    Use :func:`open_live` to make one. See the module docstring for the modes.
+    """
+
+    def __init__(
+        self,
+        ifname: str,
+        snaplen: int = DEFAULT_SNAPLEN,
+        promisc: bool = False,
+        filter: str | None = None,
+        mode: str = "tpacket_v3",
+        fanout: tuple | None = None,
+        allocator: PageAllocator | None = None,
+        *,
+        batch: int = 64,
+        block_size: int = 1 << 20,
+        block_nr: int = 16,
+        retire_tov_ms: int = 10,
+        copybreak_at: int | None = None,
+        rcvbuf: int | None = None,
+        ignore_outgoing: bool = False,
+    ) -> None:
+        if mode not in MODES:
+            modes = ", ".join(MODES)
+            raise LiveCaptureError(errno.EINVAL, f"unknown mode {mode!r}; one of {modes}")
+        if not isinstance(batch, int) or not 1 <= batch <= 1024:
+            raise LiveCaptureError(errno.EINVAL, f"batch must be 1..1024, not {batch!r}")
+        self.ifname = ifname
+        self.mode = mode
+        self.snaplen = snaplen
+        self._closed = False
+        self._report: LiveReport | None = None
+        self._backlog = Backlog()
+        self.packets_received = 0
+        opts = {
+            "snaplen": snaplen,
+            "promisc": promisc,
+            "filter": filter,
+            "fanout": fanout,
+            "ignore_outgoing": ignore_outgoing,
+        }
+        if rcvbuf is not None:
+            opts["rcvbuf"] = rcvbuf
+        if mode == "tpacket_v3":
+            from .tpacket import TPacketV3Ring
+
+            ring = TPacketV3Ring(
+                ifname,
+                block_size=block_size,
+                block_nr=block_nr,
+                retire_tov_ms=retire_tov_ms,
+                **opts,
+            )
+            sock = ring.sock
+        else:
+            ring = None
+            sock = PacketSocket(ifname, **opts)
+        try:
+            self._setup(sock, ring, allocator, batch, copybreak_at)
+        except BaseException:
+            (ring or sock).close()
+            raise
+
+    def _setup(self, sock, ring, allocator, batch, copybreak_at) -> None:
+        self.sock = sock
+        self.ifindex = sock.ifindex
+        self.linktype_name = sock.linktype
+        self.linktype = _LINKTYPE_NUMBER.get(sock.linktype, linktypes.LINKTYPE_ETHERNET)
+        frame = max_frame(self.ifname, sock.linktype, self.snaplen)
+        self.frame = frame = (frame + ALIGN - 1) & -ALIGN
+        if allocator is None:
+            order = max(POOL_ORDER, _order_for(frame, PAGE_SIZE))
+            if order > 10:
+                raise LiveCaptureError(
+                    errno.EINVAL, f"frames of {frame} bytes are too large for the pool; lower -s"
+                )
+            arena = max(1 << 20, 4 * PAGE_SIZE << order)
+            allocator = PageAllocator(max_order=order, arena_size=arena)
+            self._own_pool = True
+        else:
+            self._own_pool = False
+            if frame > allocator.max_block:
+                raise LiveCaptureError(
+                    errno.EINVAL,
+                    f"frames of up to {frame} bytes do not fit the allocator's largest page "
+                    f"({allocator.max_block} bytes); pass a smaller snaplen",
+                )
+        self.pa = allocator
+        self.cursor = PoolCursor(allocator, allocator.max_order)
+        if ring is not None:
+            from .ring_receive import RingRx
+
+            at = ring.block_nr // 2 if copybreak_at is None else copybreak_at
+            self.rx = RingRx(ring, self.cursor, self.snaplen, self.linktype, at)
+        elif self.mode == "recvmmsg":
+            from .socket_receive import MmsgRx
+
+            self.rx = MmsgRx(sock, self.cursor, frame, self.snaplen, self.linktype, batch=batch)
+        else:
+            from .socket_receive import RecvIntoRx
+
+            self.rx = RecvIntoRx(sock, self.cursor, frame, self.snaplen, self.linktype)
+
+    # ------------------------------------------------------------------ receive
+    def recv_batch(self, budget: int = 64, timeout: float | None = None) -> list[SkBuff]:
+        """Up to ``budget`` skbs (NAPI poll); [] when nothing came within ``timeout`` seconds.
+
+        ``timeout=None`` waits until a packet comes; 0 only takes what is already there.
+        """
+        if budget < 1:
+            raise ValueError(f"budget {budget} must be >= 1")
+        if self._closed:
+            raise LiveCaptureError(errno.EBADF, f"capture on {self.ifname!r} is closed")
+        pending = self._backlog.take(budget)
+        if pending:
+            return pending
+        out: list[SkBuff] = []
+        try:
+            self.rx.poll(budget, timeout, out)
+        except LiveCaptureError:
+            raise
+        except OSError as e:
+            raise self._gone(e.errno or errno.EIO) from None
+        if out:
+            self.packets_received += len(out)
+        else:
+            self._check_socket()
+        return out
+
+    def _check_socket(self) -> None:
+        """SO_ERROR after an empty poll: the interface went down or away (sk_err)."""
+        err = self.sock.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise self._gone(err)
+
+    def _gone(self, err: int) -> LiveCaptureError:
+        down = err in (errno.ENETDOWN, errno.ENXIO, errno.ENODEV)
+        what = "went down or away" if down else "failed"
+        return LiveCaptureError(err, f"interface {self.ifname!r} {what}: {os.strerror(err)}")
+
+    def packets(self, count: int | None = None, timeout: float | None = None) -> Iterator[SkBuff]:
+        """skbs as they come: stops after ``count`` packets, after ``timeout`` seconds without
+        a packet, or when the capture is closed (from another thread, or a signal handler).
+        """
+        left = count
+        while left is None or left > 0:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            batch: list[SkBuff] = []
+            while not batch:
+                if self._closed:
+                    return
+                wait = _ITER_SLICE
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait < 0:
+                        return
+                batch = self.recv_batch(64 if left is None else min(64, left), wait)
+            if left is not None:
+                left -= len(batch)
+            it = self._backlog.cur = iter(batch)
+            yield from it
+            self._backlog.cur = None
+
+    def __iter__(self) -> Iterator[SkBuff]:
+        return self.packets()
+
+    def __next__(self) -> SkBuff:
+        while True:
+            batch = self.recv_batch(1, _ITER_SLICE)
+            if batch:
+                return batch[0]
+            if self._closed:
+                raise StopIteration
+
+    def __enter__(self) -> LiveCapture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ state
+    def fileno(self) -> int:
+        """The socket's descriptor (poll it for POLLIN)."""
+        return self.sock.fileno()
+
+    def set_filter(self, expr: str | None) -> None:
+        """Replace the filter (tcpdump syntax; None accepts everything)."""
+        self.sock.set_filter(expr)
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes of the skbs handed out (each receive path counts them as it builds them)."""
+        return self.rx.bytes
+
+    def pages_in_use(self) -> int:
+        """Compound pages of the pool still referenced (all users of a shared allocator)."""
+        return self.pa.in_use_pages()
+
+    def stats(self) -> Snapshot:
+        """PACKET_STATISTICS (packets, drops, freeze_q_cnt, accumulated) and pool counters.
+
+        ``packets`` counts every packet the filter accepted, drops included; ``received``
+        the skbs handed out; ``dropped_no_mem`` packets dropped for want of pool memory.
+        """
+        kernel = dict(self.sock._totals) if self._closed else self.sock.stats()
+        snap = Snapshot(kernel)
+        snap.update(
+            received=self.packets_received,
+            bytes=self.bytes_received,
+            pages_in_use=self.pa.in_use_pages(),
+            **self.cursor.stats(),
+        )
+        rx = self.rx
+        if self.mode == "tpacket_v3":
+            snap.update(
+                blocks=rx.blocks,
+                blocks_held=rx.ring.held_blocks,
+                copybreak_skbs=rx.copybreak_skbs,
+                copybreak_bytes=rx.copybreak_bytes,
+                copybreak_fail=rx.copybreak_fail,
+            )
+        else:
+            snap["dropped_no_mem"] = rx.dropped_no_mem
+            if self.mode == "recvmmsg":
+                snap["syscalls"] = rx.syscalls
+        return snap
+
+    def close(self) -> LiveReport:
+        """Stop receiving, free the skbs not handed out, hand the ring back, close the socket.
+
+        skbs already handed out stay valid (in-ring ones are copied to pool memory first);
+        their pool pages go when they are freed. The report counts what is still in flight,
+        as page_pool_destroy does.
+        """
+        if self._report is not None:
+            return self._report
+        try:
+            self.sock.stats()  # the last PACKET_STATISTICS before the socket goes
+        except OSError:
+            pass
+        self._closed = True
+        for skb in self._backlog.take(ALL):
+            skb.free()
+        moved = discarded = held = 0
+        if self.mode == "tpacket_v3":
+            before = self.rx.copybreak_skbs
+            _ring_report, held = self.rx.close()
+            moved = self.rx.copybreak_skbs - before
+            discarded = self.rx.discarded_at_close
+        else:
+            self.rx.close()
+        self.cursor.close()
+        inflight = self.pa.in_use_pages()
+        self._report = LiveReport(inflight == 0 and held == 0, inflight, held, moved, discarded)
+        return self._report
+
+    @property
+    def ring_report(self) -> RingReport | None:
+        """tpacket_v3: the ring's teardown report (every block back?) once it is closed.
+
+        None before close(), in the socket modes, and while a cloned skb still holds a block
+        (the ring closes when that skb is freed).
+        """
+        return self.rx.report if self.mode == "tpacket_v3" else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<LiveCapture {self.ifname!r} mode={self.mode} {state}>"
+
+
+def open_live(
+    ifname: str,
+    snaplen: int = DEFAULT_SNAPLEN,
+    promisc: bool = False,
+    filter: str | None = None,
+    mode: str = "tpacket_v3",
+    fanout: tuple | None = None,
+    allocator: PageAllocator | None = None,
+    **options: object,
+) -> LiveCapture:
+    """pcap_open_live(): capture on ``ifname`` into skbs.
+
+    ``mode`` is ``recv_into``, ``recvmmsg`` or ``tpacket_v3``; ``filter`` a tcpdump
+    expression (compiled with ``tcpdump -dd``); ``fanout=(group_id, mode)`` joins a
+    PACKET_FANOUT group (hash, lb, cpu, rollover, ...) so several workers share the
+    interface. Keyword options: ``batch`` (recvmmsg), ``block_size``, ``block_nr``,
+    ``retire_tov_ms``, ``copybreak_at`` (held blocks above which held skbs are copied out;
+    default half the ring), ``rcvbuf``, ``ignore_outgoing``. Raises LiveCaptureError (or
+    its FilterError) with a one-line cause: missing interface, no permission, a filter that
+    does not compile, a ring too large for memory.
+    """
+    return LiveCapture(ifname, snaplen, promisc, filter, mode, fanout, allocator, **options)

@@ -1,0 +1,275 @@
+"""Live receive through the socket: recv_into and recvmmsg straight into pool pages.
+
+Both paths receive into the free tail of the cursor's compound page (see pool_cursor) and
+build one skb per packet on the bytes where the kernel put them: nothing is copied.
+
+- RecvIntoRx: one recvmsg per packet (libc, through ctypes) into ``tail[:frame]``, where
+  ``frame`` is the interface's largest frame (MTU + link header + 4 for a re-inserted VLAN
+  tag, capped by the snap length); the next packet starts at the next cache line after
+  this one.
+- MmsgRx: one recvmmsg per batch; the iovecs are ``frame``-sized slots carved one after
+  another from the tail of the current page (as many as fit, up to the budget). The packet
+  after the batch starts right after the last packet, so a short batch wastes no slots.
+
+Kernel counterparts: packet_recvmsg, __sys_recvmsg, __sys_recvmmsg; the pool side is
+page_frag_cache.
+"""
+
+from __future__ import annotations
+
+from ...skb import SkBuff, skbuff_head_cache
+from .if_packet import (
+    MSG_DONTWAIT,
+    SOCKADDR_LL_PKTTYPE_OFF,
+    SOCKADDR_LL_SIZE,
+    TP_STATUS_VLAN_VALID,
+    VLAN_HLEN,
+)
+from .packet_socket import PacketSocket, reinsert_vlan, vlan_of
+from .pool_cursor import ALIGN, PoolCursor
+from .recvmmsg import (
+    CTRL_SIZE,
+    CTRL_USUAL,
+    CTRL_USUAL_KEYS,
+    MMSGHDR_SIZE,
+    MSG_ARM,
+    MSG_ARM_OFF,
+    MSG_DONE,
+    MSG_DONE_OFF,
+    MSG_RESULT,
+    MSG_RESULT_OFF,
+    MmsgReceiver,
+    MsgReceiver,
+)
+
+
+class _SockRx:
+    """What both socket paths share: the socket, the cursor and the skb metadata."""
+
+    def __init__(
+        self,
+        sock: PacketSocket,
+        cursor: PoolCursor,
+        frame: int,
+        snaplen: int,
+        linktype: int,
+    ) -> None:
+        self.sock = sock
+        self.cursor = cursor
+        self.frame = frame
+        self.snaplen = snaplen
+        self.linktype = linktype
+        self.ifindex = sock.ifindex
+        self.dropped_no_mem = 0
+        self.bytes = 0  # bytes of the skbs handed out
+        self._scratch = bytearray(frame)
+
+    def _drop_one(self) -> bool:
+        """No pool memory: take one packet off the socket into scratch (counted); True if any."""
+        r = self.sock.recv_into(self._scratch, 0)
+        if r is None:
+            return False
+        self.dropped_no_mem += 1
+        return True
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class RecvIntoRx(_SockRx):
+    """One recvmsg per packet, into the free tail of the current pool page.
+
+    The receive goes through MsgReceiver (libc recvmsg via ctypes, one prebuilt msghdr
+    whose iovec is pointed at the pool page each call), inlined in the loop: no address
+    tuple, no SIOCGIFNAME ioctl and no cmsg list per packet as socket.recvmsg_into makes
+    them. The usual control messages (SCM_TIMESTAMPNS then PACKET_AUXDATA) come out of the
+    same unpack as msg_controllen and sll_pkttype. SkBuff.init_rx is written out, here and
+    in MmsgRx: the call costs more than the stores.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.msg = MsgReceiver(self.sock)
+
+    def poll(self, budget: int, timeout: float | None, out: list[SkBuff]) -> int:
+        """Receive up to ``budget`` packets as skbs appended to ``out``; returns how many.
+
+        Waits up to ``timeout`` seconds for the first packet, then takes what is queued.
+        """
+        sock = self.sock
+        if not sock.wait_readable(timeout):
+            return 0
+        c = self.cursor
+        pa = c.pa
+        frame, snaplen, lt, ifindex = self.frame, self.snaplen, self.linktype, self.ifindex
+        room = frame - VLAN_HLEN  # 4 bytes kept to put a stripped tag back
+        m = self.msg
+        call, fd, mbuf, mview = m.call, m.fd, m.buf, m.view
+        namelen, iov, iovlen, ctl, ctlsize, flags0 = m.arm_args
+        arm, done = MSG_ARM.pack_into, MSG_DONE.unpack_from
+        k1, k2 = CTRL_USUAL_KEYS
+        free = skbuff_head_cache.free
+        get = skbuff_head_cache.get
+        append = out.append
+        got = nbytes = 0
+        while got < budget:
+            if (c.page is None or c.size - c.off < frame) and not c.refill(frame):
+                if not self._drop_one():
+                    break
+                continue
+            at = c.start + c.off
+            mbase = c.mbase
+            head = mbase + at
+            arm(mview, MSG_ARM_OFF, namelen, iov, iovlen, ctl, ctlsize, flags0, head, room)
+            n = call(fd, mbuf, MSG_DONTWAIT)
+            if n < 0:
+                if m.retry():
+                    continue
+                break
+            used, ptype, key1, sec, nsec, key2, status, wire, tci, tpid = done(mview, MSG_DONE_OFF)
+            if used == CTRL_SIZE and key1 == k1 and key2 == k2:
+                ts = sec * 1000000000 + nsec  # the usual pair, as packet_recvmsg puts it
+            else:
+                ts, status, wire, tci, tpid = m.cmsgs(used)
+            mv = c.mv
+            if status & TP_STATUS_VLAN_VALID or tci:
+                tci, tpid = vlan_of(status, tci, tpid)
+                wire += VLAN_HLEN
+                n = reinsert_vlan(mv[at : at + frame], n, tci, tpid)
+            else:
+                tci = 0
+            if n > snaplen:  # a re-inserted tag pushed the frame past the snap length
+                n = snaplen
+            used = (n + ALIGN - 1) & -ALIGN
+            c.off += used
+            c.bias -= 1
+            skb = free.pop() if free else get()
+            skb.pa = pa
+            skb.head_mem = pa
+            skb.head = skb.data = head
+            skb.tail = skb.end = head + n
+            skb.len = n
+            skb.truesize = used
+            skb.head_frag = True
+            skb.pfmemalloc = c.pfmemalloc
+            skb.cloned = False
+            skb.data_len = skb.protocol = skb.hash = skb.mark = 0
+            skb.tstamp = ts
+            skb.wire_len = wire
+            skb.pkt_type = ptype
+            skb.vlan_tci = tci
+            skb.ifindex = ifindex
+            skb.linktype = lt
+            skb._mv = mv
+            skb._mbase = mbase
+            skb._page = c.page
+            skb._live = True
+            append(skb)
+            got += 1
+            nbytes += n
+        self.bytes += nbytes
+        return got
+
+
+class MmsgRx(_SockRx):
+    """One recvmmsg per batch, its iovecs carved from the free tail of the current page.
+
+    The control messages are read in the same pass that builds the skbs: the usual slot
+    (SCM_TIMESTAMPNS then PACKET_AUXDATA, no VLAN tag) in one unpack; anything else
+    through MmsgReceiver.slot.
+    """
+
+    def __init__(self, *args: object, batch: int = 64) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.mm = MmsgReceiver(self.sock, batch)
+        self.batch = batch
+        self.syscalls = 0
+
+    def poll(self, budget: int, timeout: float | None, out: list[SkBuff]) -> int:
+        """Receive up to ``budget`` packets as skbs appended to ``out``; returns how many."""
+        c = self.cursor
+        pa = c.pa
+        mm = self.mm
+        frame, snaplen, lt, ifindex = self.frame, self.snaplen, self.linktype, self.ifindex
+        free = skbuff_head_cache.free
+        get = skbuff_head_cache.get
+        append = out.append
+        msgs, ctrl, names = mm._msgs_view, mm._ctrl_view, mm._names_view
+        result, usual = MSG_RESULT.unpack_from, CTRL_USUAL.unpack_from
+        k1, k2 = CTRL_USUAL_KEYS
+        vlan = TP_STATUS_VLAN_VALID
+        msg_size, ctrl_size, name_size = MMSGHDR_SIZE, CTRL_SIZE, SOCKADDR_LL_SIZE
+        got = nbytes = 0
+        wait = timeout
+        while got < budget:
+            if (c.page is None or c.size - c.off < frame) and not c.refill(frame):
+                if not self.sock.wait_readable(wait) or not self._drop_one():
+                    break
+                wait = 0
+                continue
+            k = min(budget - got, self.batch, (c.size - c.off) // frame)
+            base = c.start + c.off
+            mbase = c.mbase
+            first = mbase + base
+            addrs = range(first, first + k * frame, frame)
+            n = mm.receive(addrs, frame, wait)
+            self.syscalls += 1
+            if n == 0:
+                break
+            wait = 0
+            mv = c.mv
+            pf = c.pfmemalloc
+            page = c.page
+            addr = first
+            moff = MSG_RESULT_OFF
+            coff = 0
+            noff = SOCKADDR_LL_PKTTYPE_OFF
+            ln = 0
+            for i in range(n):
+                used, ln = result(msgs, moff)
+                key1, sec, nsec, key2, status, wire, tci, _tpid = usual(ctrl, coff)
+                if used != ctrl_size or key1 != k1 or key2 != k2 or status & vlan or tci:
+                    ln, wire, ts, ptype, tci, _tpid, _st = mm.slot(i, addr)
+                else:
+                    ts = sec * 1000000000 + nsec
+                    ptype = names[noff]
+                if ln > snaplen:
+                    ln = snaplen
+                skb = free.pop() if free else get()
+                skb.pa = pa
+                skb.head_mem = pa
+                skb.head = skb.data = addr
+                skb.tail = skb.end = addr + ln
+                skb.len = ln
+                skb.truesize = frame
+                skb.head_frag = True
+                skb.pfmemalloc = pf
+                skb.cloned = False
+                skb.data_len = skb.protocol = skb.hash = skb.mark = 0
+                skb.tstamp = ts
+                skb.wire_len = wire
+                skb.pkt_type = ptype
+                skb.vlan_tci = tci
+                skb.ifindex = ifindex
+                skb.linktype = lt
+                skb._mv = mv
+                skb._mbase = mbase
+                skb._page = page
+                skb._live = True
+                append(skb)
+                nbytes += ln
+                addr += frame
+                moff += msg_size
+                coff += ctrl_size
+                noff += name_size
+            # the next batch starts right after the last packet, not after its slot
+            c.off += (n - 1) * frame + ((ln + ALIGN - 1) & -ALIGN)
+            c.bias -= n
+            got += n
+            if n < k:
+                break
+        self.bytes += nbytes
+        return got

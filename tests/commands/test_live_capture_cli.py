@@ -1,0 +1,166 @@
+"""`fragpool capture -i` over a veth pair: -c and -w give a file tcpdump reads, SIGINT
+leaves a complete file, and bad input is one line on stderr with a non-zero status."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from netns import known_frames, trafgen_send, udp_frame, udp_seq
+
+from fragpool.io.files.reader import open_offline
+from fragpool.io.live.capture import MODES
+
+live = pytest.mark.live
+CMD = [sys.executable, "-m", "fragpool.cli", "capture"]
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([*CMD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+
+
+def feed_until_exit(pair, proc: subprocess.Popen, frames: list[bytes], limit: float = 15.0):
+    """Send the frames again and again until the capture exits by itself (-c)."""
+    deadline = time.monotonic() + limit
+    while proc.poll() is None and time.monotonic() < deadline:
+        trafgen_send(pair, frames)
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=10)
+    return out, err
+
+
+def read_back(path) -> list[bytes]:
+    with open_offline(path) as r:
+        skbs = list(r)
+        data = [bytes(s) for s in skbs]
+        for s in skbs:
+            s.free()
+    return data
+
+
+def tcpdump_count(path) -> int:
+    tcpdump = shutil.which("tcpdump") or "/usr/sbin/tcpdump"
+    proc = subprocess.run([tcpdump, "-nn", "-r", str(path)], capture_output=True, text=True,
+                          timeout=30, check=True)  # fmt: skip
+    return sum(1 for ln in proc.stdout.splitlines() if ln[:1].isdigit())  # hex dumps indent
+
+
+@live
+@pytest.mark.parametrize("mode", MODES)
+def test_count_and_write_give_a_file_tcpdump_reads(veth, tmp_path, mode):
+    frames = [udp_frame(1000 + i, 53, i, size=80 + 100 * i) for i in range(5)]
+    out = tmp_path / "live.pcap"
+    proc = start("-i", veth.local, "--mode", mode, "-c", "12", "-w", str(out))
+    _, err = feed_until_exit(veth, proc, frames)
+    assert proc.returncode == 0, err
+    assert "12 packets captured" in err
+    assert tcpdump_count(out) == 12
+    got = read_back(out)
+    assert len(got) == 12 and all(g == frames[udp_seq(g)] for g in got)
+
+
+@live
+def test_pcapng_and_json(veth, tmp_path):
+    out = tmp_path / "live.pcapng"
+    frames = known_frames((60, 700))
+    proc = start(
+        "-i", veth.local, "-c", "4", "-w", str(out), "--json", "--filter", "ether proto 0x88b5"
+    )
+    stdout, err = feed_until_exit(veth, proc, frames)
+    assert proc.returncode == 0, err
+    doc = json.loads(stdout)
+    assert doc["packets"] == 4 and doc["written"] == str(out) and doc["stats"]["drops"] == 0
+    assert tcpdump_count(out) == 4
+    assert all(g in frames for g in read_back(out))
+
+
+@live
+def test_lines_without_w(veth):
+    proc = start("-i", veth.local, "--mode", "recvmmsg", "-c", "3")
+    stdout, err = feed_until_exit(veth, proc, [udp_frame(4242, 53, 0)])
+    assert proc.returncode == 0, err
+    lines = stdout.splitlines()
+    assert len(lines) == 3 and all("IP 10.77.0.2.4242 > 10.77.0.1.53: UDP" in ln for ln in lines)
+
+
+@live
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_ends_cleanly_with_the_file_complete(veth, tmp_path, sig):
+    out = tmp_path / "sig.pcap"
+    frames = [udp_frame(7, 8, i, size=300) for i in range(50)]
+    proc = start("-i", veth.local, "-w", str(out))
+    sender = trafgen_send(veth, frames, 20000, gap_us=50, wait=False)
+    time.sleep(1.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=10)
+    sender.kill()
+    sender.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    n = int(err.split(" packets captured")[0].split()[-1])
+    assert n > 0
+    got = read_back(out)  # every record whole: the reader raises on a cut one
+    assert len(got) == n == tcpdump_count(out)
+    assert all(g == frames[udp_seq(g) % 50] for g in got)
+
+
+@live
+def test_interface_going_away_keeps_what_was_captured(veth, tmp_path):
+    out = tmp_path / "gone.pcap"
+    proc = start("-i", veth.local, "--mode", "tpacket_v3", "-w", str(out))
+    trafgen_send(veth, known_frames((100,)), 3000, gap_us=500)  # 1.5 s: it starts meanwhile
+    assert proc.poll() is None
+    veth.destroy()
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    assert "went down or away" in err and "Traceback" not in err
+    n = int(err.split(" packets captured")[0].split()[-1])
+    assert n >= 1 and tcpdump_count(out) == n
+
+
+def _one_line_error(args: list[str], prefix: list[str] = ()) -> str:
+    """Run the command expecting exit status 1, nothing on stdout and one stderr line."""
+    proc = subprocess.run([*prefix, *CMD, *args], capture_output=True, text=True, timeout=60,
+                          check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fragpool capture: "), proc.stderr
+    return lines[0]
+
+
+def test_missing_interface_one_line():
+    assert "no such network interface" in _one_line_error(["-i", "fpnosuch9", "-c", "1"])
+
+
+@live
+def test_bad_filter_one_line(veth):
+    line = _one_line_error(["-i", veth.local, "--filter", "tcp port nosuchsvc"])
+    assert "does not compile" in line
+
+
+@live
+def test_ring_too_large_one_line(veth):
+    code = (
+        "import sys\nfrom fragpool.io.live import tpacket\ntpacket._phys_mem = lambda: 1 << 20\n"
+        "from fragpool.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, "capture", "-i", veth.local],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "too large for memory" in proc.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops CAP_NET_RAW from root")
+def test_no_permission_one_line():
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) not installed")
+    prefix = ["setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw"]
+    assert "needs root or CAP_NET_RAW" in _one_line_error(["-i", "lo", "-c", "1"], prefix)
