@@ -26,7 +26,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import Verdicts, interleaved_medians, table  # noqa: E402
 
-from fragpool.mm import PAGE_FRAG_CACHE_MAX_SIZE, PageAllocator, PageFragCache  # noqa: E402
+from fragpool.mm import (  # noqa: E402
+    PAGE_FRAG_CACHE_MAX_SIZE,
+    PageAllocator,
+    PageFragCache,
+    make_frag_cache,
+)
 
 
 def pair_bodies(fragsz: int) -> tuple[dict, list[PageFragCache]]:
@@ -35,7 +40,7 @@ def pair_bodies(fragsz: int) -> tuple[dict, list[PageFragCache]]:
     caches = []
     for name, naive in (("PageFragCache", False), ("naive", True)):
         pa = PageAllocator()
-        cache = PageFragCache(pa, naive=naive)
+        cache = make_frag_cache(pa, naive)
         caches.append(cache)
 
         def body(n: int, alloc=cache.alloc, free=pa.frag_free, size=fragsz) -> None:
@@ -85,7 +90,7 @@ def bench_pairs(sizes: list[int], n: int, repeats: int, verdicts: Verdicts) -> l
 def refcount_ops(fragsz: int, naive: bool, count: int) -> tuple[float, float]:
     """(cache refcount ops per fragment, page_frag_free calls per fragment), freed as they come."""
     pa = PageAllocator()
-    cache = PageFragCache(pa, naive=naive)
+    cache = make_frag_cache(pa, naive)
     alloc, free = cache.alloc, pa.frag_free
     for _ in range(count):
         free(alloc(fragsz))

@@ -8,16 +8,19 @@ template frames, and reuses it afterwards. Each reader then reads the whole file
 subprocess of its own (so its peak RSS is its own), touching one byte of every packet:
 
 - fragpool: ``open_offline`` with its own PageAllocator, batches of up to 256 skbs (a
-  whole buffer), each packet's first byte read through the public ``linear_view()``, the
-  batch then freed with ``kfree_skb_list`` (the targets are judged on this row); it also
-  reports the most compound pages in use at once;
+  whole buffer), each packet's first byte read as ``skb[0]``, the batch then freed with
+  ``kfree_skb_list`` (the targets are judged on this row); it also reports the most
+  compound pages in use at once;
 - "fragpool, free() each": the same with every skb freed by its own ``skb.free()``;
+- "fragpool, linear_view()[0]": the byte read through a memoryview of the packet;
+- "fragpool pure Python": the first row's loop with the .py sources interpreted;
 - dpkt.pcap.Reader, scapy's RawPcapReader and, when installed, pcapy-ng's open_offline.
 
 Readers run in turn within every round (``--runs``, default 3) and the medians are shown:
-packets/s, MB/s of file, peak RSS and fragpool's speed over each peer. Targets: fragpool at
-least 2.5x dpkt and 2x scapy RawPcapReader, fragpool's peak RSS under 64 MiB and at most 4
-compound pages in use at any time.
+packets/s, MB/s of file, peak RSS and fragpool's speed over each peer. The fragpool rows run
+compiled, and once more as pure Python (FRAGPOOL_NO_EXTENSIONS=1). Targets, for the compiled
+``skb[0]`` row: at least 6x dpkt, 2x pcapy-ng and 2x scapy RawPcapReader packets/s,
+fragpool's peak RSS under 64 MiB and at most 4 compound pages in use at any time.
 """
 
 from __future__ import annotations
@@ -93,9 +96,14 @@ def capture_path(packets: int) -> str:
 
 
 # --------------------------------------------------------------------------- readers
-def read_fragpool(path: str, each: bool = False) -> dict:
-    """Batches of 256 skbs; each packet's first byte read through linear_view(); the batch
-    freed with kfree_skb_list (or, with ``each``, every skb with its own free())."""
+def read_fragpool(path: str, how: str = "index") -> dict:
+    """Batches of 256 skbs, each packet's first byte read through the public API, then freed.
+
+    ``how``: "index" reads ``skb[0]`` and frees the batch with kfree_skb_list; "each" reads
+    ``skb[0]`` and frees every skb with its own free(); "view" reads ``linear_view()[0]``
+    (a memoryview per packet) and frees the batch.
+    """
+    import fragpool
     from fragpool.io.files.reader import open_offline
     from fragpool.mm import PageAllocator
     from fragpool.skb import kfree_skb_list
@@ -113,13 +121,17 @@ def read_fragpool(path: str, each: bool = False) -> dict:
             pages = in_use()
             if pages > peak_pages:
                 peak_pages = pages
-            if each:
+            if how == "each":
+                for skb in batch:
+                    touched ^= skb[0]
+                    skb.free()
+            elif how == "view":
                 for skb in batch:
                     touched ^= skb.linear_view()[0]
-                    skb.free()
+                kfree_skb_list(batch)
             else:
                 for skb in batch:
-                    touched ^= skb.linear_view()[0]
+                    touched ^= skb[0]
                 kfree_skb_list(batch)
             n += len(batch)
         stats = reader.stats()
@@ -129,11 +141,16 @@ def read_fragpool(path: str, each: bool = False) -> dict:
         "peak_pages": peak_pages,
         "pages_taken": stats["pages_taken"],
         "pages_in_use_after": pa.in_use_pages(),
+        "compiled": fragpool.compiled,
     }
 
 
 def read_fragpool_each(path: str) -> dict:
-    return read_fragpool(path, each=True)
+    return read_fragpool(path, "each")
+
+
+def read_fragpool_view(path: str) -> dict:
+    return read_fragpool(path, "view")
 
 
 def read_dpkt(path: str) -> dict:
@@ -175,11 +192,15 @@ def read_pcapy(path: str) -> dict:
 READERS = {
     "fragpool": read_fragpool,
     "fragpool, free() each": read_fragpool_each,
+    "fragpool, linear_view()[0]": read_fragpool_view,
+    "fragpool pure Python": read_fragpool,
     "dpkt": read_dpkt,
     "scapy RawPcapReader": read_scapy,
     "pcapy-ng": read_pcapy,
 }
 MODULES = {"dpkt": "dpkt", "scapy RawPcapReader": "scapy", "pcapy-ng": "pcapy"}
+#: Readers that run fragpool's .py sources interpreted (FRAGPOOL_NO_EXTENSIONS=1).
+PURE = {"fragpool pure Python"}
 
 
 def run_child(name: str, path: str) -> None:
@@ -200,11 +221,16 @@ def installed(name: str) -> bool:
 
 
 def measure(name: str, path: str) -> dict:
+    env = dict(os.environ)
+    env.pop("FRAGPOOL_NO_EXTENSIONS", None)
+    if name in PURE:
+        env["FRAGPOOL_NO_EXTENSIONS"] = "1"
     out = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--child", name, path],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -248,10 +274,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not installed: {', '.join(skipped)}")
     peak_pages = max(r["peak_pages"] for r in results["fragpool"])
     print(f"fragpool: at most {peak_pages} compound pages in use at once")
+    pure = med.get("fragpool pure Python")
+    if pure:
+        print(f"fragpool compiled / pure Python: {frag['pps'] / pure['pps']:.2f}x")
     verdicts = Verdicts()
     counts = {m["packets"] for m in med.values()}
     verdicts.check("every reader saw every packet", counts == {args.packets}, str(counts))
-    for peer, target in (("dpkt", 2.5), ("scapy RawPcapReader", 2.0)):
+    modes = {
+        name: results[name][0].get("compiled") for name in results if "compiled" in results[name][0]
+    }
+    verdicts.check(
+        "fragpool rows ran compiled, the pure row interpreted",
+        all(modes[name] == (name not in PURE) for name in modes),
+        str(modes),
+    )
+    for peer, target in (("dpkt", 6.0), ("pcapy-ng", 2.0), ("scapy RawPcapReader", 2.0)):
         if peer in med:
             ratio = frag["pps"] / med[peer]["pps"]
             verdicts.check(f"fragpool >= {target}x {peer}", ratio >= target, f"{ratio:.2f}x")

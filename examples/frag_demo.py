@@ -5,7 +5,7 @@ Run: ``.venv/bin/python examples/frag_demo.py``
 
 from __future__ import annotations
 
-from fragpool.mm import PageAllocator, PageFragCache
+from fragpool.mm import NaivePageFragCache, PageAllocator, PageFragCache
 
 
 def show(step: str, pa: PageAllocator, cache: PageFragCache) -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     )
     pa.frag_free(again)
 
-    naive = PageFragCache(pa, naive=True)
+    naive = NaivePageFragCache(pa)
     for _ in range(1000):
         pa.frag_free(naive.alloc(256))
     for _ in range(1000):

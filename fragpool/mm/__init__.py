@@ -15,7 +15,7 @@ from .constants import (  # noqa: E402
     PAGE_SHIFT,
     PAGE_SIZE,
 )
-from .frag_cache import NaivePageFragCache, PageFragCache  # noqa: E402
+from .frag_cache import NaivePageFragCache, PageFragCache, make_frag_cache  # noqa: E402
 from .page_pool import PagePool  # noqa: E402
 from .percpu import (  # noqa: E402
     NapiContext,
@@ -45,6 +45,7 @@ __all__ = [
     "PagePool",
     "current_napi",
     "default_allocator",
+    "make_frag_cache",
     "napi_alloc_frag",
     "netdev_alloc_frag",
     "netdev_frag_cache",

@@ -49,10 +49,23 @@ class BadPageError(ValueError):
     """Misuse of fragpool memory: a bad address, a double free, a refcount taken below zero."""
 
 
-class Page:
+class RefCount:
+    """A reference count on a receive buffer: a pool page's (page_ref) or a ring block's.
+
+    What an skb's head reference is counted on (``skb._page``), so freeing an skb drops it
+    the same way whoever owns the buffer.
+    """
+
+    __slots__ = ("ref",)
+
+    def __init__(self) -> None:
+        self.ref = 0
+
+
+class Page(RefCount):
     """A compound page (struct page of the head): where it is, its order and its refcount."""
 
-    __slots__ = ("addr", "order", "size", "ref", "pfmemalloc", "arena", "owner")
+    __slots__ = ("addr", "order", "size", "pfmemalloc", "arena", "owner")
 
     def __init__(self, addr: int, order: int, size: int, arena: Arena, pfmemalloc: bool) -> None:
         self.addr = addr
@@ -90,8 +103,13 @@ class Arena:
 
     def close(self) -> None:
         self.view.release()
-        del self._anchor
+        self._anchor = None
         self.map.close()
+
+
+#: A page that contains no address: what the last-page check of head_page starts from.
+_NO_PAGE = Page(0, 0, 0, None, False)
+_NO_PAGE.ref = 0
 
 
 class PageAllocator:
@@ -131,6 +149,8 @@ class PageAllocator:
         #: that frame. Layers above may read it directly on hot paths (virt_to_head_page).
         self.mem_map: dict[int, Page] = {}
         self._memmap = self.mem_map
+        #: The page the last lookup found (a page of no address until the first one).
+        self._last_page = _NO_PAGE
         self._free: list[dict[int, Arena]] = [{} for _ in range(max_order + 1)]
         self._reserve_free: list[int] = []
         self._reserve_arena: Arena | None = None
@@ -256,15 +276,32 @@ class PageAllocator:
                 self._give_block(page.addr, page.order, page.arena)
 
     # ------------------------------------------------------------------- references
+    def head_page(self, addr: int) -> Page | None:
+        """virt_to_head_page() of a live address: its head Page, or None if no live page has it.
+
+        The page the last lookup found is checked before the mem_map: receive paths carve
+        many fragments from one page in a row. A page object is never reused once freed
+        (its ref stays 0), so "ref > 0 and addr inside it" means it is still ``addr``'s
+        live head page.
+        """
+        page = self._last_page
+        if page.ref > 0 and page.addr <= addr < page.addr + page.size:
+            return page
+        page = self._memmap.get(addr >> self.page_shift)
+        if page is None or page.ref <= 0 or not page.addr <= addr < page.addr + page.size:
+            return None
+        self._last_page = page
+        return page
+
     def page_of(self, addr: int) -> Page:
         """virt_to_head_page(): the head page of the compound page holding ``addr``."""
-        try:
-            page = self._memmap[addr >> self.page_shift]
-        except KeyError:
-            raise BadPageError(f"address {addr:#x} is not in any fragpool arena") from None
-        if page.ref <= 0 or not page.addr <= addr < page.addr + page.size:
-            raise BadPageError(f"address {addr:#x} lies in a free block (last page {page!r})")
-        return page
+        page = self.head_page(addr)
+        if page is not None:
+            return page
+        page = self._memmap.get(addr >> self.page_shift)
+        if page is None:
+            raise BadPageError(f"address {addr:#x} is not in any fragpool arena")
+        raise BadPageError(f"address {addr:#x} lies in a free block (last page {page!r})")
 
     def get_page(self, page: Page) -> None:
         """get_page(): take one more reference."""
@@ -344,11 +381,17 @@ class PageAllocator:
             self._release(page)
 
     def frag_free(self, addr: int) -> None:
-        """page_frag_free(): drop the reference a fragment holds on its compound page."""
-        try:
-            page = self._memmap[addr >> self.page_shift]
-        except KeyError:
-            raise BadPageError(f"page_frag_free({addr:#x}): not in any fragpool arena") from None
+        """page_frag_free(): drop the reference a fragment holds on its compound page.
+
+        The head page is found as head_page() finds it, except that a page already freed
+        is still looked up (and a free of it reported as a double free).
+        """
+        page = self._last_page
+        if page.ref <= 0 or not page.addr <= addr < page.addr + page.size:
+            page = self._memmap.get(addr >> self.page_shift)
+            if page is None:
+                raise BadPageError(f"page_frag_free({addr:#x}): not in any fragpool arena")
+            self._last_page = page
         n = page.ref - 1
         page.ref = n
         self.frag_frees += 1

@@ -55,8 +55,9 @@ def _check_align(align: int, page_size: int) -> None:
 class PageFragCache:
     """struct page_frag_cache with page_frag_alloc / page_frag_alloc_align / drain.
 
-    ``PageFragCache(pa, naive=True)`` gives the naive variant. ``memalloc=True`` lets the
-    order-0 fallback take a page from the allocator's emergency reserve (pfmemalloc).
+    ``NaivePageFragCache(pa)`` (or ``make_frag_cache(pa, naive=True)``) is the naive
+    variant. ``memalloc=True`` lets the order-0 fallback take a page from the allocator's
+    emergency reserve (pfmemalloc).
     Not thread-safe: one owner allocates (wrap it as the netdev cache does to share it);
     frees through ``pa.frag_free`` are safe from any thread.
     """
@@ -88,12 +89,12 @@ class PageFragCache:
         "_full_bias",
     )
 
-    def __new__(cls, pa: PageAllocator, naive: bool = False, **kwargs: object) -> PageFragCache:
-        if naive and cls is PageFragCache:
-            cls = NaivePageFragCache
-        return object.__new__(cls)
-
     def __init__(self, pa: PageAllocator, naive: bool = False, *, memalloc: bool = False) -> None:
+        if naive and not self.naive:
+            raise TypeError(
+                "PageFragCache(pa, naive=True): the naive variant is its own class, "
+                "NaivePageFragCache(pa) (or fragpool.mm.frag_cache.make_frag_cache(pa, naive))"
+            )
         self.pa = pa
         self.memalloc = memalloc
         self.page: Page | None = None
@@ -283,7 +284,7 @@ class NaivePageFragCache(PageFragCache):
     __slots__ = ("_nr_frags",)
 
     def __init__(self, pa: PageAllocator, naive: bool = True, *, memalloc: bool = False) -> None:
-        super().__init__(pa, memalloc=memalloc)
+        PageFragCache.__init__(self, pa, memalloc=memalloc)
         self._nr_frags = 0
 
     @property
@@ -311,7 +312,7 @@ class NaivePageFragCache(PageFragCache):
         return self._va + aligned
 
     def _alloc_slow(self, fragsz: int) -> int | None:
-        addr = super()._alloc_slow(fragsz)
+        addr = PageFragCache._alloc_slow(self, fragsz)
         if addr is not None:  # the base class carved it; the naive cache pays a reference
             page = self.page
             page.ref += 1
@@ -353,6 +354,14 @@ class NaivePageFragCache(PageFragCache):
         self.pfmemalloc = False
 
     def stats(self) -> Snapshot:
-        snap = super().stats()
+        snap = PageFragCache.stats(self)
         snap["frags_alloc"] = self._nr_frags
         return snap
+
+
+def make_frag_cache(
+    pa: PageAllocator, naive: bool = False, *, memalloc: bool = False
+) -> PageFragCache:
+    """A page_frag_cache on ``pa``: with the bias trick, or the naive variant when asked."""
+    cls = NaivePageFragCache if naive else PageFragCache
+    return cls(pa, memalloc=memalloc)

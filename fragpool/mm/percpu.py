@@ -14,7 +14,7 @@ from threading import get_ident
 
 from ..stats import Snapshot
 from .allocator import PageAllocator
-from .frag_cache import PageFragCache
+from .frag_cache import make_frag_cache
 
 
 class NapiContextError(RuntimeError):
@@ -27,7 +27,7 @@ class NetdevFragCache:
     __slots__ = ("cache", "_lock")
 
     def __init__(self, pa: PageAllocator, *, naive: bool = False) -> None:
-        self.cache = PageFragCache(pa, naive=naive)
+        self.cache = make_frag_cache(pa, naive)
         self._lock = threading.Lock()
 
     def alloc(self, fragsz: int, align: int | None = None) -> int | None:
@@ -60,7 +60,7 @@ class NapiContext:
 
     def __init__(self, pa: PageAllocator, *, name: str = "napi", naive: bool = False) -> None:
         self.pa = pa
-        self.frag_cache = PageFragCache(pa, naive=naive)
+        self.frag_cache = make_frag_cache(pa, naive)
         self.name = name
         self._owner: int | None = None
         self._depth = 0

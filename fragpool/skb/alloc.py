@@ -6,16 +6,11 @@ the allocator or cache that failed.
 
 from __future__ import annotations
 
-from threading import get_ident
-
-from ..mm import (
-    NapiContext,
-    PageAllocator,
-    current_napi,
-    default_allocator,
-    netdev_frag_cache,
-)
+from .. import _native
+from ..mm import current_napi, default_allocator, netdev_frag_cache
 from ..mm import percpu as _percpu
+from ..mm.allocator import PageAllocator
+from ..mm.percpu import NapiContext
 from ..stats import Snapshot
 from .constants import (
     NET_IP_ALIGN,
@@ -25,6 +20,7 @@ from .constants import (
     SKB_HEAD_ALIGN,
     SKB_SMALL_HEAD_LIMIT,
     SKB_TRUESIZE,
+    SMP_CACHE_BYTES,
 )
 from .head_cache import SkbHeadCache, napi_skb_cache, skbuff_head_cache
 from .heap import heap_heads
@@ -32,9 +28,12 @@ from .skbuff import SkBuff, alloc_heap_skb
 
 
 class _Counts:
-    frag_heads = 0
-    heap_heads = 0
-    alloc_fail = 0
+    """How skb heads were allocated (fragpool.skb.skb_stats)."""
+
+    __slots__ = ("frag_heads", "heap_heads", "alloc_fail")
+
+    def __init__(self) -> None:
+        self.frag_heads = self.heap_heads = self.alloc_fail = 0
 
 
 counts = _Counts()
@@ -43,32 +42,23 @@ counts = _Counts()
 def _around(
     pa: PageAllocator, cache: SkbHeadCache, data: int, frag_size: int, pfmemalloc: bool | None
 ) -> SkBuff:
-    """__build_skb_around(): the shared info takes the end of the buffer."""
-    page = pa.mem_map.get(data >> pa.page_shift)
+    """__build_skb_around(): an skb from ``cache`` over a page fragment of ``frag_size``.
+
+    The shared info takes the end of the buffer; the fragment's page reference becomes the
+    skb's head reference. ``pfmemalloc`` None takes the flag from the page.
+    """
+    page = pa.head_page(data)
     size = frag_size - SHINFO_SIZE
-    if page is None or page.ref <= 0 or size < 0 or data + frag_size > page.addr + page.size:
+    if page is None or size < 0 or data + frag_size > page.addr + page.size:
         _bad_buffer(pa, data, frag_size)
-    cache.gets += 1
-    try:  # napi_skb_cache_get() inlined; a pop that races to an empty list refills
-        skb = cache.free.pop()
-    except IndexError:
-        skb = cache._refill()
+    skb = cache.get()
     arena = page.arena
-    # __build_skb_around inlined: this is the per-packet path of every frag-head skb.
-    skb.pa = skb.head_mem = pa
-    skb.head = skb.data = skb.tail = data
-    skb.end = data + size
-    skb.len = skb.data_len = 0
-    skb.truesize = size + _TRUESIZE_OVERHEAD
-    skb.head_frag = True
-    skb.pfmemalloc = page.pfmemalloc if pfmemalloc is None else pfmemalloc
-    skb.cloned = False
-    skb.tstamp = skb.wire_len = skb.ifindex = skb.linktype = 0
-    skb.protocol = skb.pkt_type = skb.hash = skb.mark = skb.vlan_tci = 0
-    skb._mv = arena.view
+    if pfmemalloc is None:
+        pfmemalloc = page.pfmemalloc
+    skb._init(
+        pa, pa, data, size, arena.view, arena.raw_addr, size + _TRUESIZE_OVERHEAD, True, pfmemalloc
+    )
     skb._page = page
-    skb._mbase = arena.raw_addr
-    skb._live = True
     return skb
 
 
@@ -88,35 +78,8 @@ def build_skb(data: int, frag_size: int, *, allocator: PageAllocator | None = No
 
     The fragment's reference becomes the skb's head reference; pfmemalloc comes from the page.
     """
-    # _around() inlined: build_skb is the per-packet constructor of every RX path, and the
-    # call it saves is a tenth of its cost.
     pa = allocator or _percpu._default or default_allocator()
-    page = pa.mem_map.get(data >> pa.page_shift)
-    size = frag_size - SHINFO_SIZE
-    if page is None or page.ref <= 0 or size < 0 or data + frag_size > page.addr + page.size:
-        _bad_buffer(pa, data, frag_size)
-    cache = skbuff_head_cache
-    cache.gets += 1
-    try:
-        skb = cache.free.pop()
-    except IndexError:
-        skb = cache._refill()
-    arena = page.arena
-    skb.pa = skb.head_mem = pa
-    skb.head = skb.data = skb.tail = data
-    skb.end = data + size
-    skb.len = skb.data_len = 0
-    skb.truesize = size + _TRUESIZE_OVERHEAD
-    skb.head_frag = True
-    skb.pfmemalloc = page.pfmemalloc
-    skb.cloned = False
-    skb.tstamp = skb.wire_len = skb.ifindex = skb.linktype = 0
-    skb.protocol = skb.pkt_type = skb.hash = skb.mark = skb.vlan_tci = 0
-    skb._mv = arena.view
-    skb._page = page
-    skb._mbase = arena.raw_addr
-    skb._live = True
-    return skb
+    return _around(pa, skbuff_head_cache, data, frag_size, None)
 
 
 def napi_build_skb(data: int, frag_size: int, ctx: NapiContext | None = None) -> SkBuff:
@@ -161,7 +124,7 @@ def napi_alloc_skb(length: int, ctx: NapiContext | None = None) -> SkBuff | None
     calling NAPI context's frag cache and skb head cache (no lock)."""
     if ctx is None:
         ctx = current_napi()
-    if ctx._owner != get_ident():
+    if ctx._owner != _native.thread_ident():
         ctx.check()
     pa = ctx.pa
     cache = ctx.extensions.get("skb_cache") or napi_skb_cache(ctx)
@@ -170,14 +133,15 @@ def napi_alloc_skb(length: int, ctx: NapiContext | None = None) -> SkBuff | None
         skb = _heap_head(pa, size, cache)
         skb.reserve(_NAPI_PAD)
         return skb
-    size = SKB_HEAD_ALIGN(size)
+    size = ((size + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES) + SHINFO_SIZE  # SKB_HEAD_ALIGN
     data = ctx.frag_cache.alloc(size)
     if data is None:
         counts.alloc_fail += 1
         return None
     counts.frag_heads += 1
-    skb = _around(pa, cache, data, size, None)
-    skb.data = skb.tail = data + _NAPI_PAD  # skb_reserve() of a fresh skb: room is certain
+    addr = data
+    skb = _around(pa, cache, addr, size, None)
+    skb.data = skb.tail = addr + _NAPI_PAD  # skb_reserve() of a fresh skb: room is certain
     return skb
 
 

@@ -11,22 +11,21 @@ from __future__ import annotations
 from ..mm import NapiContext, current_napi
 from ..stats import Snapshot
 from .constants import NAPI_SKB_CACHE_BULK, NAPI_SKB_CACHE_SIZE
-from .skbuff import SkBuff
+from .skbuff import SkbCacheBase, SkBuff
 
 
-class SkbHeadCache:
+class SkbHeadCache(SkbCacheBase):
     """A stack of free SkBuff objects with a capacity and a bulk refill/flush size.
 
     ``parent`` is where bulk refills come from and flushes go (the slab for a NAPI cache);
     with no parent, refills create new objects and overflow is dropped to the GC.
     """
 
-    __slots__ = ("name", "free", "size", "bulk", "parent", "gets", "misses", "refills", "flushes")
+    __slots__ = ("name", "bulk", "parent", "gets", "misses", "refills", "flushes")
 
     def __init__(self, name: str, size: int, bulk: int, parent: SkbHeadCache | None = None) -> None:
+        SkbCacheBase.__init__(self, size)
         self.name = name
-        self.free: list[SkBuff] = []
-        self.size = size
         self.bulk = bulk
         self.parent = parent
         self.gets = self.misses = self.refills = self.flushes = 0

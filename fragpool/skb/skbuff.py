@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .. import _native
 from .constants import (
     MAX_SKB_FRAGS,
     SHINFO_SIZE,
@@ -30,7 +31,7 @@ from .constants import (
 from .heap import heap_heads
 
 if TYPE_CHECKING:
-    from ..mm import Page, PageAllocator
+    from ..mm.allocator import Page, PageAllocator
 
 
 class SkbError(Exception):
@@ -70,6 +71,33 @@ def set_max_skb_frags(n: int) -> None:
     if not 17 <= n <= 45:
         raise ValueError(f"MAX_SKB_FRAGS {n} must be between 17 and 45")
     limits.max_frags = n
+
+
+class SkbCacheBase:
+    """What an skb's home cache is to the skb: a stack of free objects with a capacity.
+
+    ``free()`` pushes the object and calls ``_flush`` when the stack is full
+    (kmem_cache_free); head_cache.SkbHeadCache builds the slab and NAPI caches on it.
+    """
+
+    __slots__ = ("free", "size")
+
+    def __init__(self, size: int) -> None:
+        self.free: list[SkBuff] = []
+        self.size = size
+
+    def get(self) -> SkBuff:
+        """kmem_cache_alloc(): a free object, or a new one whose home is this cache."""
+        free = self.free
+        if free:
+            return free.pop()
+        skb = SkBuff()
+        skb._home = self
+        return skb
+
+    def _flush(self) -> None:
+        """Make room in a full cache (kmem_cache_free_bulk of its newer half)."""
+        del self.free[len(self.free) // 2 :]
 
 
 class SharedInfo:
@@ -232,7 +260,11 @@ class SkBuff:
                 n = page.ref - 1
                 if n > 0:
                     page.ref = n
-                    self.head_mem.frag_frees += 1
+                    pa = self.pa
+                    if self.head_mem is pa:
+                        pa.frag_frees += 1
+                    else:
+                        self.head_mem.frag_frees += 1
                 else:
                     self.head_mem.frag_free(self.head)
             else:
@@ -256,7 +288,9 @@ class SkBuff:
         self._drop_data()
         self._mv = None
 
-    consume = free  # consume_skb(): the same release, for a packet that was used well
+    def consume(self) -> None:
+        """consume_skb(): the same release as free(), for a packet that was used well."""
+        self.free()
 
     @property
     def is_live(self) -> bool:
@@ -626,6 +660,29 @@ class SkBuff:
     def __len__(self) -> int:
         return self.len
 
+    def __getitem__(self, index: int | slice) -> int | bytes:
+        """``skb[i]``: the packet's i-th byte (frags included); ``skb[a:b]``: those bytes."""
+        if isinstance(index, slice):
+            self._check()
+            start, stop, step = index.indices(self.len)
+            if step != 1:
+                return bytes(self)[index]
+            return bytes(self.read(start, stop - start)) if stop > start else b""
+        return self.byte(index)
+
+    def byte(self, i: int) -> int:
+        """The packet's byte at offset ``i`` (negative counts from the end), as ``skb[i]``."""
+        if not self._live:
+            self._check()
+        n = self.len
+        if i < 0:
+            i += n
+        if 0 <= i < n - self.data_len:  # in the linear part: one load, bounds checked here
+            return _native.byte_at(self._mv, self._mbase, self.data + i)
+        if not 0 <= i < n:
+            raise IndexError(f"skb index {i} out of range for a {n}-byte skb")
+        return self.read(i, 1)[0]
+
     def __repr__(self) -> str:
         if not self._live:
             return f"<SkBuff {id(self):#x} freed>"
@@ -689,7 +746,11 @@ def kfree_skb_list(skbs: Iterable[SkBuff]) -> None:
             continue
         page.ref = n
         skb._live = False
-        skb.head_mem.frag_frees += 1
+        pa = skb.pa
+        if skb.head_mem is pa:
+            pa.frag_frees += 1
+        else:
+            skb.head_mem.frag_frees += 1
         h = skb._home
         if h is not home:
             if back:

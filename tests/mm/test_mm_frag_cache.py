@@ -14,6 +14,7 @@ from fragpool.mm import (
     NaivePageFragCache,
     PageAllocator,
     PageFragCache,
+    make_frag_cache,
 )
 
 BIAS = PAGE_FRAG_CACHE_MAX_SIZE + 1
@@ -248,7 +249,7 @@ def test_8k_after_order0_fallback_succeeds_when_the_refill_gets_32k() -> None:
 def test_zero_size_requests_raise_and_change_nothing(
     pa: PageAllocator, naive: bool, fragsz: int
 ) -> None:
-    cache = PageFragCache(pa, naive=naive)
+    cache = make_frag_cache(pa, naive)
     with pytest.raises(ValueError, match="must be >= 1"):
         cache.alloc(fragsz)
     addr = cache.alloc(10)
@@ -264,7 +265,7 @@ def test_zero_size_requests_raise_and_change_nothing(
 @pytest.mark.parametrize("naive", [False, True])
 @pytest.mark.parametrize("align", [0, -64, 3, 48, 100, 8192])
 def test_bad_align_raises(pa: PageAllocator, naive: bool, align: int) -> None:
-    cache = PageFragCache(pa, naive=naive)
+    cache = make_frag_cache(pa, naive)
     with pytest.raises(ValueError, match="power of two"):
         cache.alloc(10, align)
     addr = cache.alloc(10)
@@ -353,7 +354,7 @@ def test_refill_geometry_follows_the_allocator(
 
 def test_naive_flag_builds_the_naive_variant(pa: PageAllocator) -> None:
     assert type(PageFragCache(pa)) is PageFragCache
-    cache = PageFragCache(pa, naive=True)
+    cache = NaivePageFragCache(pa)
     assert isinstance(cache, NaivePageFragCache) and cache.naive
     assert cache.stats()["naive"] is True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fragpool.mm import PageAllocator, PageFragCache
+from fragpool.mm import NaivePageFragCache, PageAllocator, PageFragCache, make_frag_cache
 
 REQUESTS = [(100, None), (60, 64), (1, None), (10, 8), (1, 4096), (3, 2), (20000, None)]
 
@@ -16,7 +16,7 @@ def offsets(cache: PageFragCache) -> list[int]:
 
 def test_same_addresses_as_the_bias_cache() -> None:
     pa = PageAllocator()
-    bias, naive = PageFragCache(pa), PageFragCache(pa, naive=True)
+    bias, naive = PageFragCache(pa), NaivePageFragCache(pa)
     expected = [0, 128, 188, 192, 4096, 4098, 4101]
     assert offsets(bias) == expected
     assert offsets(naive) == expected
@@ -25,7 +25,7 @@ def test_same_addresses_as_the_bias_cache() -> None:
 
 def test_one_refcount_operation_per_fragment() -> None:
     pa = PageAllocator()
-    cache = PageFragCache(pa, naive=True)
+    cache = NaivePageFragCache(pa)
     frags = [cache.alloc(256)]
     page = cache.page
     assert page.ref == 2 and cache.pagecnt_bias == 1, "the cache's reference plus one"
@@ -45,7 +45,7 @@ def test_one_refcount_operation_per_fragment() -> None:
 
 def test_reuse_forget_and_pfmemalloc_release() -> None:
     pa = PageAllocator()
-    cache = PageFragCache(pa, naive=True)
+    cache = NaivePageFragCache(pa)
     page_frags = [cache.alloc(16384), cache.alloc(16384)]
     page = cache.page
     for addr in page_frags:
@@ -65,7 +65,7 @@ def test_reuse_forget_and_pfmemalloc_release() -> None:
     assert pa.in_use_pages() == 0
 
     tiny = PageAllocator(budget=0, reserve_pages=1)
-    cache = PageFragCache(tiny, naive=True, memalloc=True)
+    cache = NaivePageFragCache(tiny, memalloc=True)
     addr = cache.alloc(3000)
     assert cache.page.pfmemalloc and cache.page.ref == 2
     tiny.frag_free(addr)
@@ -81,7 +81,7 @@ def test_reuse_forget_and_pfmemalloc_release() -> None:
 @pytest.mark.parametrize("naive", [False, True])
 def test_oversize_keeps_the_page_in_both_variants(naive: bool) -> None:
     pa = PageAllocator()
-    cache = PageFragCache(pa, naive=naive)
+    cache = make_frag_cache(pa, naive)
     pa.frag_free(cache.alloc(10))
     page = cache.page
     assert cache.alloc(32769) is None

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from fragpool.mm import PageAllocator, PageFragCache
+from fragpool.mm import NaivePageFragCache, PageAllocator, PageFragCache
 
 ALIGNS = st.sampled_from([None, None, 1, 8, 64, 512, 4096])
 
@@ -33,7 +33,7 @@ class FragCacheMachine(RuleBasedStateMachine):
         self.pa = PageAllocator(budget=budget, arena_size=65536, reserve_pages=2)
         self.caches = [PageFragCache(self.pa, memalloc=memalloc)]
         if two:
-            self.caches.append(PageFragCache(self.pa, naive=True, memalloc=memalloc))
+            self.caches.append(NaivePageFragCache(self.pa, memalloc=memalloc))
 
     @rule(which=st.integers(0, 1), fragsz=st.integers(1, 40000), align=ALIGNS)
     def alloc(self, which: int, fragsz: int, align: int | None) -> None:

@@ -24,12 +24,13 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
+from ... import _native
 from ...skb import skbuff_head_cache
 from .errors import CaptureFormatError
 from .linktypes import max_snaplen
 
 if TYPE_CHECKING:
-    from ...mm import Page
+    from ...mm.allocator import Page
 
 MAGIC_USEC = 0xA1B2C3D4
 MAGIC_NSEC = 0xA1B23C4D
@@ -88,6 +89,7 @@ class PcapFormat:
         self.strict = strict
         self.header = bytes(header[:FILE_HEADER_LEN])
         self.byteorder = order
+        self._big = order == ">"
         self.magic = magic
         self.nanosecond = magic == MAGIC_NSEC
         self.modified = magic == MAGIC_MODIFIED
@@ -174,51 +176,38 @@ class PcapFormat:
             return self._parse_general(mv, mbase, start, filled, out, head_mem, page, file_off)
         # With a buffer no longer than the caplen ceiling, "record ends past the buffer"
         # also catches every caplen above the ceiling: one test per record.
-        unpack = self._rec.unpack_from
-        pop = skbuff_head_cache.free.pop
-        get = skbuff_head_cache.get
-        append = out.append
+        stop = start + filled
+        if start < 0 or filled < 0 or stop > len(mv):
+            raise ValueError(f"parse of bytes {start}..{stop} outside a {len(mv)}-byte buffer")
+        if filled < 16:
+            self.need = 0
+            return 0
+        p = _native.buffer_address(mv)
+        big = self._big
+        cache = skbuff_head_cache
+        free = cache.free
         pa = self.pa
         lt = self.linktype
         mult = self.mult
-        dbase = mbase + 16
         at = start
-        stop = start + filled
         top = stop - 16
         last_sec = -1
         sec_ns = 0
-        while at <= top:
-            sec, frac, incl, orig = unpack(mv, at)
+        incl = 0
+        while at <= top:  # the loop's own bound: every header load lies inside mv
+            sec, frac, incl, orig = _native.u32x4(p, at, big)
             end = at + 16 + incl
             if end > stop:
                 break
-            try:
-                skb = pop()
-            except IndexError:
-                skb = get()
-            # SkBuff.init_rx written out: a call per packet costs more than all the stores
-            skb.pa = pa
-            skb.head_mem = head_mem
-            skb.head = skb.data = addr = dbase + at
-            skb.tail = skb.end = addr + incl
-            skb.len = incl
-            skb.truesize = incl + 16
-            skb.pfmemalloc = pfmemalloc
-            skb._page = page
-            skb.head_frag = True
-            skb.data_len = skb.ifindex = 0
-            skb.cloned = False
-            skb.protocol = skb.pkt_type = skb.hash = skb.mark = skb.vlan_tci = 0
+            skb = free.pop() if free else cache.get()
+            skb.init_rx(pa, head_mem, mbase + at + 16, incl, incl + 16, mv, mbase, pfmemalloc, page)
             if sec != last_sec:
                 last_sec = sec
                 sec_ns = sec * 1000000000
             skb.tstamp = sec_ns + frac * mult
             skb.wire_len = orig
             skb.linktype = lt
-            skb._mv = mv
-            skb._mbase = mbase
-            skb._live = True
-            append(skb)
+            out.append(skb)
             at = end
         else:
             self.need = 0

@@ -30,7 +30,7 @@ from .errors import CaptureFormatError
 from .linktypes import max_snaplen
 
 if TYPE_CHECKING:
-    from ...mm import Page
+    from ...mm.allocator import Page
 
 SHB = 0x0A0D0D0A
 IDB = 1
@@ -353,25 +353,13 @@ class PcapngFormat:
                 orig if btype == SPB else incl,
                 f"packet data runs past the end of its {blen}-byte block",
             )
-        skb.pa = self.pa
-        skb.head_mem = head_mem
-        skb.head = skb.data = addr = mbase + data
-        skb.tail = skb.end = addr + incl
-        skb.len = incl
-        skb.truesize = blen
-        skb.pfmemalloc = page.pfmemalloc if page is not None else False
-        skb._page = page
-        skb.head_frag = True
-        skb.data_len = 0
-        skb.cloned = False
-        skb.protocol = skb.pkt_type = skb.hash = skb.mark = skb.vlan_tci = 0
+        addr = mbase + data
+        pfmemalloc = page.pfmemalloc if page is not None else False
+        skb.init_rx(self.pa, head_mem, addr, incl, blen, mv, mbase, pfmemalloc, page)
         skb.tstamp = 0 if hi is None else ((hi << 32 | lo) * dev.mul // dev.div + dev.offset_ns)
         skb.wire_len = orig
         skb.ifindex = iface
         skb.linktype = dev.linktype
-        skb._mv = mv
-        skb._mbase = mbase
-        skb._live = True
         self.npackets += 1
         opt_at = data + _pad4(incl)
         if btype != SPB and opt_at < body_end:

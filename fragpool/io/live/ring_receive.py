@@ -27,6 +27,7 @@ import struct
 import threading
 from collections import deque
 
+from ...mm.allocator import RefCount
 from ...skb import SkBuff, skbuff_head_cache
 from .errors import LiveCaptureError
 from .if_packet import (
@@ -48,7 +49,7 @@ _WALK_HDR = struct.Struct("=IIIIIIH6xI4x18xB")
 assert _WALK_HDR.size == TPACKET3_HDR_PKTTYPE.size
 
 
-class BlockRef:
+class BlockRef(RefCount):
     """The reference count of one ring block (page_ref of a compound page).
 
     One reference for the walker while the block has packets to hand out, plus one per skb
@@ -56,10 +57,7 @@ class BlockRef:
     last one goes through :meth:`RingRx.frag_free`, which hands the block back.
     """
 
-    __slots__ = ("ref",)
-
-    def __init__(self) -> None:
-        self.ref = 0
+    __slots__ = ()
 
 
 class RingRx:

@@ -1,0 +1,21 @@
+# C types of fragpool/_native.py (augmenting declarations; the .py is the source).
+import cython
+from cpython.pythread cimport PyThread_get_thread_ident
+
+@cython.locals(view="const unsigned char[::1]")
+cdef const unsigned char *buffer_address(buf) except NULL
+
+cdef (unsigned int, unsigned int, unsigned int, unsigned int) u32x4(
+    const unsigned char *p, Py_ssize_t at, bint big) noexcept
+
+cdef unsigned int u32(const unsigned char *p, Py_ssize_t at, bint big) noexcept
+
+@cython.locals(v="unsigned int")
+cdef unsigned int u16(const unsigned char *p, Py_ssize_t at, bint big) noexcept
+
+@cython.locals(v="unsigned int")
+cdef unsigned int load32(const unsigned char *p, Py_ssize_t at, bint big) noexcept
+
+cdef unsigned long thread_ident() noexcept
+
+cdef unsigned char byte_at(object mv, Py_ssize_t mbase, Py_ssize_t addr) noexcept

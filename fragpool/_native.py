@@ -1,0 +1,84 @@
+"""Integers out of received bytes: C loads when compiled, struct when interpreted.
+
+The only module with ``cython.compiled`` branches (DESIGN.md, "Compiled core"): C reads a
+u32 straight out of a buffer, Python needs struct. A caller takes ``buffer_address(buf)``
+once (a ``const unsigned char *`` compiled, the buffer itself interpreted) and passes it
+with an offset it has already checked against the buffer's length: these loads do not
+check bounds themselves.
+"""
+
+from __future__ import annotations
+
+import struct
+from threading import get_ident
+
+try:
+    import cython
+except ImportError:  # interpreted without Cython installed
+    from . import _cython_shim as cython
+
+_U32X4 = (struct.Struct("<IIII").unpack_from, struct.Struct(">IIII").unpack_from)
+_U32 = (struct.Struct("<I").unpack_from, struct.Struct(">I").unpack_from)
+_U16 = (struct.Struct("<H").unpack_from, struct.Struct(">H").unpack_from)
+
+
+def buffer_address(buf):  # noqa: ANN001, ANN201 - a C pointer when compiled
+    """What the loads below read from: the start of ``buf`` (compiled) or ``buf`` itself."""
+    if cython.compiled:
+        view = buf
+        if view.shape[0] == 0:
+            raise ValueError("no bytes to read from an empty buffer")
+        return cython.address(view[0])
+    return buf
+
+
+def u32x4(p, at: int, big: bool) -> tuple[int, int, int, int]:  # noqa: ANN001
+    """Four consecutive u32s at ``at`` (a pcap record header), big- or little-endian."""
+    if cython.compiled:
+        return (
+            load32(p, at, big),
+            load32(p, at + 4, big),
+            load32(p, at + 8, big),
+            load32(p, at + 12, big),
+        )
+    return _U32X4[big](p, at)
+
+
+def u32(p, at: int, big: bool) -> int:  # noqa: ANN001
+    """The u32 at ``at``."""
+    if cython.compiled:
+        return load32(p, at, big)
+    return _U32[big](p, at)[0]
+
+
+def u16(p, at: int, big: bool) -> int:  # noqa: ANN001
+    """The u16 at ``at``."""
+    if cython.compiled:
+        v = p[at] | p[at + 1] << 8
+        if big:
+            v = (v >> 8) | ((v & 0xFF) << 8)
+        return v
+    return _U16[big](p, at)[0]
+
+
+def byte_at(mv, mbase: int, addr: int) -> int:  # noqa: ANN001
+    """The byte at address ``addr`` of the live buffer ``mv`` (whose first byte is at
+    ``mbase``); the caller has checked that ``addr`` lies inside it."""
+    if cython.compiled:
+        return cython.cast(cython.p_uchar, addr)[0]
+    return mv[addr - mbase]
+
+
+def thread_ident() -> int:
+    """threading.get_ident(), without a Python call when compiled."""
+    if cython.compiled:
+        return PyThread_get_thread_ident()  # noqa: F821 - cimported by _native.pxd
+    return get_ident()
+
+
+def load32(p, at: int, big: bool) -> int:  # noqa: ANN001
+    """The u32 at ``at`` from bytes (the compiled loads share it)."""
+    v = p[at] | p[at + 1] << 8 | p[at + 2] << 16 | p[at + 3] << 24
+    if big:
+        v = (v >> 24) | ((v >> 8) & 0xFF00) | ((v << 8) & 0xFF0000) | ((v << 24) & 0xFF000000)
+    return v
