@@ -1,16 +1,40 @@
 # fragpool: `make run` and `make test` work on a fresh machine; both create .venv themselves.
+# `make` alone builds: the venv, fragpool installed editable, its compiled core in place.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+DEPS   := $(VENV)/.deps
+STAMP  := $(VENV)/.built
+LOG    := $(VENV)/install.log
+# Every source the compiled core is built from: an edit to any of them rebuilds it.
+SOURCES := $(shell find fragpool -name '*.py' -o -name '*.pxd') setup.py
+# pip's own chatter goes to the log; it is shown only when a step fails.
+QUIET  = >>$(LOG) 2>&1 || { cat $(LOG); exit 1; }
+ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
+ASAN_DIR := build/asan
 
-.PHONY: run test tools lint format bench clean
+.DEFAULT_GOAL := build
+.PHONY: build run test test-compiled test-pure test-asan tools lint format bench clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]'
-	touch $(STAMP)
+$(DEPS): pyproject.toml
+	@echo "setting up $(VENV) (pip's output: $(LOG))"
+	@$(PYTHON) -m venv $(VENV)
+	@: >$(LOG)
+	@$(PY) -m pip install -q --upgrade pip $(QUIET)
+	@$(PY) -m pip install -q 'setuptools>=64' 'Cython>=3.1' wheel $(QUIET)
+	@FRAGPOOL_NO_EXTENSIONS=1 $(PY) -m pip install -q --no-build-isolation -e '.[test,bench,dev]' $(QUIET)
+	@touch $@
+
+# The compiled modules, built in place beside their sources (cythonize skips the unchanged).
+# The editable install above skips them, so a fresh clone compiles once, two at a time.
+$(STAMP): $(DEPS) $(SOURCES)
+	@echo "compiling fragpool's core (Cython)"
+	@$(PY) setup.py -q build_ext --inplace -j 2 $(QUIET)
+	@$(PY) -c 'import fragpool, sys; print("fragpool", fragpool.__version__, \
+	  "compiled" if fragpool.compiled else "pure Python (" + fragpool._why + ")")'
+	@touch $@
+
+build: $(STAMP)
 
 # System tools the tests drive (tcpdump, tshark, trafgen from netsniff-ng, ip from iproute2).
 # Installed only where missing, and only as root (CI runs as root).
@@ -29,15 +53,35 @@ tools:
 run: $(STAMP)
 	$(VENV)/bin/fragpool driver
 
-test: $(STAMP) tools
-	$(PY) -m pytest -q
+# The whole suite twice: compiled (every compiled module must be in use), then the same
+# sources interpreted; then the reader's fuzz and damage tests against an AddressSanitizer
+# build.
+test: test-compiled test-pure test-asan
+
+test-compiled: $(STAMP) tools
+	FRAGPOOL_REQUIRE_EXTENSIONS=1 $(VENV)/bin/pytest -q
+
+test-pure: $(STAMP) tools
+	FRAGPOOL_NO_EXTENSIONS=1 $(VENV)/bin/pytest -q
+
+# A separate build with -fsanitize=address (in build/asan, on PYTHONPATH ahead of the
+# checkout), run with libasan preloaded and Python's allocator on malloc, so an
+# out-of-bounds read of a heap buffer stops the run instead of reading a neighbour.
+test-asan: $(STAMP)
+	@echo "compiling an AddressSanitizer build in $(ASAN_DIR)"
+	@FRAGPOOL_REQUIRE_EXTENSIONS=1 FRAGPOOL_CFLAGS="-fsanitize=address -fno-omit-frame-pointer -O1" \
+	  $(PY) setup.py -q build --build-base $(ASAN_DIR) --build-lib $(ASAN_DIR)/lib -j 2 $(QUIET)
+	PYTHONPATH=$(ASAN_DIR)/lib LD_PRELOAD=$(ASAN_LIB) PYTHONMALLOC=malloc \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 FRAGPOOL_REQUIRE_EXTENSIONS=1 \
+	  FRAGPOOL_EXPECT_BUILD=$(ASAN_DIR)/lib \
+	  $(VENV)/bin/pytest -q -p no:cacheprovider tests/test_compiled.py tests/io/files/test_pcap_errors.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fragpool tests benchmarks examples
-	$(VENV)/bin/ruff format --check fragpool tests benchmarks examples
+	$(VENV)/bin/ruff check fragpool tests benchmarks examples setup.py
+	$(VENV)/bin/ruff format --check fragpool tests benchmarks examples setup.py
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format fragpool tests benchmarks examples
+	$(VENV)/bin/ruff format fragpool tests benchmarks examples setup.py
 
 # bench_live compares with pcapy-ng (libpcap) where it builds: libpcap-dev is installed as
 # root, pcapy-ng with pip; without them bench_live still runs and says so.
@@ -53,7 +97,10 @@ bench: $(STAMP) tools
 	-$(PY) benchmarks/bench_frag.py
 	-$(PY) benchmarks/bench_skb.py
 	-$(PY) benchmarks/bench_read.py
+	-$(PY) benchmarks/bench_driver.py
 	-$(PY) benchmarks/bench_live.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+	find fragpool \( -name '*.so' -o -name '*.c' -o -name '*.html' \) -delete
+	rm -f fragpool/_build_info.json

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -73,3 +77,30 @@ class Verdicts:
     def status(self) -> int:
         """The benchmark's exit status: 0 when every target was met, 1 otherwise."""
         return 0 if all(ok for _, ok, _ in self.results) else 1
+
+
+def mode() -> str:
+    """'compiled' or 'pure Python': which fragpool this process runs."""
+    import fragpool
+
+    return "compiled" if fragpool.compiled else "pure Python"
+
+
+def run_pure(script: str, argv: Sequence[str]) -> dict:
+    """The same benchmark run once more with fragpool's sources interpreted.
+
+    Runs ``script argv --emit-json`` with FRAGPOOL_NO_EXTENSIONS=1 and returns the JSON
+    document it prints last: the figures to set beside the compiled ones.
+    """
+    env = dict(os.environ, FRAGPOOL_NO_EXTENSIONS="1")
+    out = subprocess.run(
+        [sys.executable, script, *argv, "--emit-json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    if doc.get("mode") != "pure Python":
+        raise RuntimeError(f"{script} did not run interpreted: {doc.get('mode')}")
+    return doc

@@ -46,6 +46,9 @@ MODULES = (
     "fragpool.io.live.socket_receive",
     "fragpool.driver.buffers",
     "fragpool.driver.ring",
+    "fragpool.driver.rss",
+    "fragpool.driver.device",
+    "fragpool.driver.wire",
 )
 
 ROOT = Path(__file__).resolve().parent

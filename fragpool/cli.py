@@ -19,7 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fragpool",
         description="Packet I/O into pooled page-fragment buffers, after the Linux kernel.",
     )
-    parser.add_argument("--version", action="version", version=f"fragpool {__version__}")
+    import fragpool
+
+    mode = "compiled" if fragpool.compiled else f"pure Python: {fragpool._why}"
+    parser.add_argument("--version", action="version", version=f"fragpool {__version__} ({mode})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):

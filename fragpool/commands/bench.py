@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ("frag", "skb", "read", "live")
+BENCHES = ("frag", "skb", "read", "driver", "live")
 
 
 def bench_dir() -> Path | None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bench",
         help="measure fragpool beside the peers that are installed",
         description=(
-            "Run fragpool's benchmarks (frag, skb, read, live) from the source checkout; "
+            "Run fragpool's benchmarks (frag, skb, read, driver, live) from the source checkout; "
             "live needs root. Arguments after -- go to each benchmark run."
         ),
     )

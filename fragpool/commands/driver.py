@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -167,6 +168,14 @@ def _print_text(doc: dict, out: TextIO | None = None) -> None:
     if "kernel_drops" in wire:
         print(f" (kernel socket drops {wire['kernel_drops']})", end="", file=out)
     print(f"; peak RSS: {_mib(doc['peak_rss_bytes'])}", file=out)
+    rate = doc.get("rate")
+    if rate:
+        mode = "compiled" if rate["compiled"] else "pure Python"
+        print(
+            f"speed: {doc['total']['packets']} packets in {rate['seconds']:.2f} s, "
+            f"{rate['packets_per_second']:,.0f} packets/s ({mode})",
+            file=out,
+        )
     print(doc["teardown"]["line"], file=out)
 
 
@@ -206,6 +215,17 @@ def build_document(args: argparse.Namespace, source: str, dev: RxDevice, stats: 
     }
 
 
+def _rate(packets: int, seconds: float) -> dict:
+    """Receive speed of the run (the wire, the rings and the stack, teardown excluded)."""
+    import fragpool
+
+    return {
+        "seconds": seconds,
+        "packets_per_second": packets / seconds if seconds > 0 else 0.0,
+        "compiled": fragpool.compiled,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     for name in ("rings", "ring_size", "budget"):
         if getattr(args, name) < 1:
@@ -227,11 +247,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with progress:
+            start = time.perf_counter()
             try:
                 stats = dev.run(show)
             except KeyboardInterrupt:
                 stats = dev.stats()
+            seconds = time.perf_counter() - start
         doc = build_document(args, source, dev, stats)
+        doc["rate"] = _rate(doc["total"]["packets"], seconds)
     except (OSError, ValueError) as e:
         dev.teardown()
         print(f"fragpool driver: {e}", file=sys.stderr)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..mm import PageAllocator
-from ..skb import SkBuff
+from ..skb.skbuff import SkBuff
 from ..stats import Snapshot, peak_rss_bytes
 from .buffers import POOL_KINDS
 from .constants import (
@@ -43,6 +43,10 @@ class CountingHandler:
         self.bytes = 0
 
     def __call__(self, skb: SkBuff) -> None:
+        self.handle(skb)
+
+    def handle(self, skb: SkBuff) -> None:
+        """Count the skb and free it."""
         self.packets += 1
         self.bytes += skb.len
         skb.free()

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..mm import NapiContext, Page, PageAllocator
-from ..skb import SkBuff, napi_alloc_skb, napi_build_skb
+from ..mm.allocator import Page, PageAllocator
+from ..mm.percpu import NapiContext
+from ..skb import alloc
+from ..skb.skbuff import SkBuff
 from ..stats import Snapshot
 from .buffers import BufferSource, make_source
 from .constants import (
@@ -99,6 +101,8 @@ class RxRing:
         self.handler = handler
         self.napi = NapiContext(pa, name=f"rx-{index}", naive=(pool == "naive"))
         self.source: BufferSource = make_source(pool, pa, self.napi)
+        #: Whether the source's pages carry the driver's pagecnt_bias (not the naive way).
+        self._uses_bias = self.source.uses_bias
         self.buffers = [RxBuffer() for _ in range(size)]
         # descriptor write-back: length (0 = not written yet), end of packet, metadata
         self.wb_len = [0] * size
@@ -167,7 +171,7 @@ class RxRing:
             return False
         bi.page = page
         bi.page_offset = self.rx_offset
-        if self.source.uses_bias:
+        if self._uses_bias:
             self.pa.page_ref_add(page, self.bias_max - 1)
             self.refcount_ops += 1
             bi.pagecnt_bias = self.bias_max
@@ -212,13 +216,15 @@ class RxRing:
             return False
         i = self.hw_head
         count, buffers = self.count, self.buffers
+        src = frame
         pos = 0
         while pos < n:
             chunk = min(bufsz, n - pos)
             bi = buffers[i]
             page = bi.page
             start = page.addr + bi.page_offset - page.arena.raw_addr
-            page.arena.view[start : start + chunk] = frame[pos : pos + chunk]
+            dst = page.arena.bytes_view
+            dst[start : start + chunk] = src[pos : pos + chunk]
             pos += chunk
             self.wb_len[i] = chunk
             self.wb_eop[i] = pos == n
@@ -233,6 +239,7 @@ class RxRing:
     # ------------------------------------------------------------------ NAPI poll
     def poll(self, budget: int) -> int:
         """igb_poll() for receive: clean up to ``budget`` packets inside the ring's NAPI context."""
+        work = 0
         with self.napi:
             work = self.clean_rx_irq(budget)
         self.polls += 1
@@ -266,7 +273,7 @@ class RxRing:
                 bi = buffers[ntc]
                 # igb_get_rx_buffer(): sample the page count before the stack can touch it
                 rx_buf_pgcnt = bi.page.ref
-                if self.source.uses_bias:
+                if self._uses_bias:
                     bi.pagecnt_bias -= 1
                 if skb is not None:
                     self._add_rx_frag(bi, skb, size)
@@ -279,7 +286,7 @@ class RxRing:
                     handed_up = True
                 if skb is None:
                     self.alloc_failed += 1
-                    if self.source.uses_bias:
+                    if self._uses_bias:
                         bi.pagecnt_bias += 1
                     break
                 self._put_rx_buffer(bi, rx_buf_pgcnt, handed_up)
@@ -310,7 +317,7 @@ class RxRing:
     def _hand_up(self, bi: RxBuffer) -> None:
         """The stack takes a reference: the bias already paid for it, the naive way pays now."""
         self.handed_up += 1
-        if not self.source.uses_bias:
+        if not self._uses_bias:
             self.pa.get_page(bi.page)
             self.refcount_ops += 1
 
@@ -321,9 +328,9 @@ class RxRing:
     def _build_skb(self, bi: RxBuffer, size: int) -> SkBuff | None:
         """igb_build_skb(): an skb around the buffer itself; headroom, then the frame."""
         hard_start = bi.page.addr + bi.page_offset - self.rx_offset
-        skb = napi_build_skb(hard_start, IGB_RX_TRUESIZE, self.napi)
+        skb = alloc.napi_build_skb(hard_start, IGB_RX_TRUESIZE, self.napi)
         skb.reserve(self.rx_offset)
-        skb.put(size)
+        skb.put_in_place(size)
         self._hand_up(bi)
         self._flip(bi)
         return skb
@@ -334,7 +341,7 @@ class RxRing:
         Returns the skb and whether the buffer went to the stack (False when the whole frame
         fit in the head: the driver keeps the buffer as it is and restores its bias).
         """
-        skb = napi_alloc_skb(IGB_RX_HDR_LEN, self.napi)
+        skb = alloc.napi_alloc_skb(IGB_RX_HDR_LEN, self.napi)
         if skb is None:
             return None, False
         va = bi.page.addr + bi.page_offset
@@ -350,7 +357,7 @@ class RxRing:
             self._flip(bi)
             return skb, True
         self.copybreaks += 1
-        if self.source.uses_bias:
+        if self._uses_bias:
             bi.pagecnt_bias += 1
         return skb, False
 
@@ -372,7 +379,7 @@ class RxRing:
         page = bi.page
         if page.pfmemalloc:
             return False
-        if self.source.uses_bias:
+        if self._uses_bias:
             if rx_buf_pgcnt - bi.pagecnt_bias > 1:
                 return False
             if bi.pagecnt_bias == 1:

@@ -14,6 +14,7 @@ which igb's legacy receive path uses to pull headers into the skb's linear part.
 from __future__ import annotations
 
 import struct
+from array import array
 
 #: The default 40-byte RSS key that Intel and Microsoft drivers ship (and ethtool shows).
 DEFAULT_RSS_KEY = bytes.fromhex(
@@ -38,8 +39,8 @@ class Toeplitz:
 
     Input bit i (from the most significant bit of the first byte) selects the 32-bit window
     of the key that starts at key bit i; the hash is the XOR of the selected windows. The
-    windows are folded into one 256-entry table per input byte position, so a hash costs one
-    lookup per input byte.
+    windows are folded into one 256-entry table per input byte position (all positions the
+    key allows, ``len(key) - 4``, in one flat table), so a hash costs one lookup per byte.
     """
 
     def __init__(self, key: bytes = DEFAULT_RSS_KEY) -> None:
@@ -48,14 +49,18 @@ class Toeplitz:
         self.key = bytes(key)
         self._kbits = len(key) * 8
         self._k = int.from_bytes(key, "big")
-        self._tables: list[list[int]] = []
+        #: The most input bytes this key can hash.
+        self.max_input = len(key) - 4
+        flat = array("I")
+        for pos in range(self.max_input):
+            flat.extend(self._table(pos))
+        self._flat = flat
+        self._view = memoryview(flat)  # held typed when compiled: no buffer lookup per hash
 
     def _table(self, pos: int) -> list[int]:
         windows = []
         for bit in range(8):
             shift = self._kbits - 32 - (pos * 8 + bit)
-            if shift < 0:
-                raise ValueError(f"input of more than {self._kbits // 8 - 4} bytes for this key")
             windows.append((self._k >> shift) & 0xFFFFFFFF)
         table = [0] * 256
         for value in range(1, 256):
@@ -67,48 +72,67 @@ class Toeplitz:
         return table
 
     def __call__(self, data: bytes) -> int:
-        tables = self._tables
-        while len(tables) < len(data):
-            tables.append(self._table(len(tables)))
+        return self.hash_at(data, 0, len(data), 0)
+
+    def hash_at(self, data: bytes | memoryview, start: int, n: int, pos: int) -> int:
+        """The hash of ``data[start:start + n]`` taken as input bytes ``pos`` onwards."""
+        if pos < 0 or n < 0 or pos + n > self.max_input:
+            raise ValueError(f"input of more than {self.max_input} bytes for this key")
+        if start < 0 or start + n > len(data):
+            raise ValueError(f"bytes {start}..{start + n} outside a {len(data)}-byte input")
+        table = self._view
         h = 0
-        for pos, byte in enumerate(data):
-            h ^= tables[pos][byte]
+        base = pos * 256
+        for i in range(n):
+            h ^= table[base + data[start + i]]
+            base += 256
         return h
 
 
 def _l3(frame: bytes | memoryview) -> tuple[int, int]:
     """(ethertype, offset of the network header), skipping up to two VLAN tags."""
-    if len(frame) < ETH_HLEN:
-        return 0, len(frame)
-    proto = _U16.unpack_from(frame, 12)[0]
+    n = len(frame)
+    if n < ETH_HLEN:
+        return 0, n
+    proto = frame[12] << 8 | frame[13]
     off = ETH_HLEN
     for _ in range(2):
-        if proto not in (ETH_P_8021Q, ETH_P_8021AD) or len(frame) < off + 4:
+        if proto not in (ETH_P_8021Q, ETH_P_8021AD) or n < off + 4:
             break
-        proto = _U16.unpack_from(frame, off + 2)[0]
+        proto = frame[off + 2] << 8 | frame[off + 3]
         off += 4
     return proto, off
 
 
-def flow_key(frame: bytes | memoryview) -> bytes:
-    """The bytes a NIC feeds to the RSS hash: src/dst address, then src/dst port if known."""
+def flow_span(frame: bytes | memoryview) -> tuple[int, int, int]:
+    """Where the RSS input lies in ``frame``: (address offset, address length, port offset).
+
+    The addresses (IPv4: 8 bytes, IPv6: 32) and, for TCP and UDP outside a fragment, the
+    4 bytes of ports (port offset -1 when they do not count); address length 0 when the
+    frame is not IP.
+    """
     proto, off = _l3(frame)
     n = len(frame)
     if proto == ETH_P_IP and n >= off + 20:
         ihl = (frame[off] & 0x0F) * 4
-        addrs = bytes(frame[off + 12 : off + 20])
-        fragment = _U16.unpack_from(frame, off + 6)[0] & 0x3FFF  # MF flag or an offset
+        fragment = (frame[off + 6] << 8 | frame[off + 7]) & 0x3FFF  # MF flag or an offset
         l4 = off + ihl
         if frame[off + 9] in (IPPROTO_TCP, IPPROTO_UDP) and not fragment and n >= l4 + 4:
-            return addrs + bytes(frame[l4 : l4 + 4])
-        return addrs
+            return off + 12, 8, l4
+        return off + 12, 8, -1
     if proto == ETH_P_IPV6 and n >= off + 40:
-        addrs = bytes(frame[off + 8 : off + 40])
         l4 = off + 40
         if frame[off + 6] in (IPPROTO_TCP, IPPROTO_UDP) and n >= l4 + 4:
-            return addrs + bytes(frame[l4 : l4 + 4])
-        return addrs
-    return b""
+            return off + 8, 32, l4
+        return off + 8, 32, -1
+    return 0, 0, -1
+
+
+def flow_key(frame: bytes | memoryview) -> bytes:
+    """The bytes a NIC feeds to the RSS hash: src/dst address, then src/dst port if known."""
+    at, length, ports = flow_span(frame)
+    key = bytes(frame[at : at + length])
+    return key + bytes(frame[ports : ports + 4]) if ports >= 0 else key
 
 
 class Rss:
@@ -122,9 +146,14 @@ class Rss:
         self.reta = [i % nrings for i in range(RETA_SIZE)]
 
     def steer(self, frame: bytes | memoryview) -> tuple[int, int]:
-        """(ring index, 32-bit RSS hash) for one frame."""
-        key = flow_key(frame)
-        h = self.hash(key) if key else 0
+        """(ring index, 32-bit RSS hash) for one frame (hashed in place, no key copied)."""
+        view = frame
+        at, length, ports = flow_span(view)
+        h = 0
+        if length:
+            h = self.hash.hash_at(view, at, length, 0)
+            if ports >= 0:
+                h ^= self.hash.hash_at(view, ports, 4, length)
         return self.reta[h & (RETA_SIZE - 1)], h
 
 

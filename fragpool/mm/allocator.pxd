@@ -23,6 +23,7 @@ cdef class Arena:
     cdef public Py_ssize_t base
     cdef public Py_ssize_t size
     cdef public object view
+    cdef public unsigned char[::1] bytes_view
     cdef public object _anchor
     cdef public bint reserve
 

@@ -85,7 +85,7 @@ class Page(RefCount):
 class Arena:
     """One anonymous mmap; its usable part starts naturally aligned for the largest block."""
 
-    __slots__ = ("map", "raw_addr", "base", "size", "view", "_anchor", "reserve")
+    __slots__ = ("map", "raw_addr", "base", "size", "view", "bytes_view", "_anchor", "reserve")
 
     def __init__(self, size: int, align: int, reserve: bool = False) -> None:
         length = size + align - PAGE_SIZE if align > PAGE_SIZE else size
@@ -95,6 +95,8 @@ class Arena:
         self.base = (self.raw_addr + align - 1) & -align
         self.size = size
         self.view = memoryview(self.map)
+        #: The same bytes for code that copies into them (typed once when compiled).
+        self.bytes_view = self.view
         self.reserve = reserve
 
     @property
@@ -102,6 +104,7 @@ class Arena:
         return len(self.map)
 
     def close(self) -> None:
+        self.bytes_view = None
         self.view.release()
         self._anchor = None
         self.map.close()

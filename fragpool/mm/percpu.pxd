@@ -1,6 +1,7 @@
 # C types of fragpool/mm/percpu.py (augmenting declarations; the .py is the source).
 import cython
 
+from fragpool cimport _native
 from fragpool.mm.allocator cimport PageAllocator
 from fragpool.mm.frag_cache cimport PageFragCache
 
@@ -14,7 +15,10 @@ cdef class NapiContext:
     cdef public PageAllocator pa
     cdef public PageFragCache frag_cache
     cdef public object name
-    cdef public object _owner
+    cdef public unsigned long _owner
     cdef public int _depth
     cdef public object _outer
     cdef public dict extensions
+
+    cpdef check(self)
+    cpdef alloc_frag(self, Py_ssize_t fragsz, object align=*)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from threading import get_ident
 
+from .. import _native
 from ..stats import Snapshot
 from .allocator import PageAllocator
 from .frag_cache import make_frag_cache
@@ -62,14 +63,15 @@ class NapiContext:
         self.pa = pa
         self.frag_cache = make_frag_cache(pa, naive)
         self.name = name
-        self._owner: int | None = None
+        #: The owner thread's ident, 0 while no thread is inside (idents are never 0).
+        self._owner = 0
         self._depth = 0
         self._outer: NapiContext | None = None
         self.extensions: dict[str, object] = {}
 
     def __enter__(self) -> NapiContext:
         tid = get_ident()
-        if self._owner is not None and self._owner != tid:
+        if self._owner and self._owner != tid:
             raise NapiContextError(
                 f"NAPI context {self.name!r} is already running on thread {self._owner}; "
                 "a napi cache belongs to one poll context at a time"
@@ -86,11 +88,11 @@ class NapiContext:
         if self._depth == 0:
             _current.ctx = self._outer
             self._outer = None
-            self._owner = None
+            self._owner = 0
 
     @property
     def owner(self) -> int | None:
-        return self._owner
+        return self._owner or None
 
     def check(self) -> None:
         """Raise unless the calling thread is inside this context."""
@@ -102,13 +104,13 @@ class NapiContext:
 
     def alloc_frag(self, fragsz: int, align: int | None = None) -> int | None:
         """napi_alloc_frag() / __napi_alloc_frag_align(): lock-free, owner thread only."""
-        if self._owner != get_ident():
+        if self._owner != _native.thread_ident():
             self.check()
         return self.frag_cache.alloc(fragsz, align)
 
     def drain(self) -> None:
         """Return the context's cached page (page_frag_cache_drain), owner thread only."""
-        if self._owner is not None:
+        if self._owner:
             self.check()
         self.frag_cache.drain()
 

@@ -23,5 +23,7 @@ cdef Py_ssize_t SHINFO_SIZE, SKB_SMALL_HEAD_LIMIT, SKB_FRAG_HEAD_LIMIT, NET_SKB_
 cdef Py_ssize_t NET_IP_ALIGN, _NAPI_PAD, _TRUESIZE_OVERHEAD, SMP_CACHE_BYTES
 
 @cython.locals(pa=PageAllocator, cache=SkbHeadCache, size=Py_ssize_t, skb=SkBuff,
-               addr=Py_ssize_t)
+               addr=Py_ssize_t, tally=_Counts)
 cpdef napi_alloc_skb(Py_ssize_t length, NapiContext ctx=*)
+
+cpdef SkBuff napi_build_skb(Py_ssize_t data, Py_ssize_t frag_size, NapiContext ctx=*)

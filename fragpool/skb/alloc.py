@@ -84,9 +84,12 @@ def build_skb(data: int, frag_size: int, *, allocator: PageAllocator | None = No
 
 def napi_build_skb(data: int, frag_size: int, ctx: NapiContext | None = None) -> SkBuff:
     """napi_build_skb(): build_skb with the head taken from the NAPI skb cache."""
-    ctx = ctx or current_napi()
-    ctx.check()
-    return _around(ctx.pa, napi_skb_cache(ctx), data, frag_size, None)
+    if ctx is None:
+        ctx = current_napi()
+    if ctx._owner != _native.thread_ident():
+        ctx.check()
+    cache = ctx.extensions.get("skb_cache") or napi_skb_cache(ctx)
+    return _around(ctx.pa, cache, data, frag_size, None)
 
 
 def _heap_head(pa: PageAllocator, length: int, cache: SkbHeadCache) -> SkBuff:
@@ -134,11 +137,12 @@ def napi_alloc_skb(length: int, ctx: NapiContext | None = None) -> SkBuff | None
         skb.reserve(_NAPI_PAD)
         return skb
     size = ((size + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES) + SHINFO_SIZE  # SKB_HEAD_ALIGN
+    tally = counts
     data = ctx.frag_cache.alloc(size)
     if data is None:
-        counts.alloc_fail += 1
+        tally.alloc_fail += 1
         return None
-    counts.frag_heads += 1
+    tally.frag_heads += 1
     addr = data
     skb = _around(pa, cache, addr, size, None)
     skb.data = skb.tail = addr + _NAPI_PAD  # skb_reserve() of a fresh skb: room is certain

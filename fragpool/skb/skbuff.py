@@ -339,6 +339,25 @@ class SkBuff:
         start = tail - self._mbase
         return self._mv[start : start + n]
 
+    def put_in_place(self, n: int) -> None:
+        """__skb_put() for bytes already in the buffer (a NIC wrote them): move the tail.
+
+        The same checks as put(), without making a view of the bytes.
+        """
+        self._check()
+        if self._shared is not None:
+            self._own_head("skb_put")
+        tail = self.tail
+        if self.data_len:
+            raise SkbStateError("skb_put on a nonlinear skb (its tail is in the frags)")
+        if n < 0 or tail + n > self.end:
+            raise SkbBoundsError(
+                f"skb_put: over by {tail + n - self.end} bytes (put {n}, len {self.len}, "
+                f"tailroom {self.end - tail})"
+            )
+        self.tail = tail + n
+        self.len += n
+
     def push(self, n: int) -> memoryview:
         """skb_push(): extend the data in front by ``n`` bytes; a writable view of them."""
         self._check()

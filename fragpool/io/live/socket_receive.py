@@ -86,8 +86,7 @@ class RecvIntoRx(_SockRx):
     whose iovec is pointed at the pool page each call), inlined in the loop: no address
     tuple, no SIOCGIFNAME ioctl and no cmsg list per packet as socket.recvmsg_into makes
     them. The usual control messages (SCM_TIMESTAMPNS then PACKET_AUXDATA) come out of the
-    same unpack as msg_controllen and sll_pkttype. SkBuff.init_rx is written out, here and
-    in MmsgRx: the call costs more than the stores.
+    same unpack as msg_controllen and sll_pkttype.
     """
 
     def __init__(self, *args: object) -> None:
@@ -147,26 +146,13 @@ class RecvIntoRx(_SockRx):
             c.off += used
             c.bias -= 1
             skb = free.pop() if free else get()
-            skb.pa = pa
-            skb.head_mem = pa
-            skb.head = skb.data = head
-            skb.tail = skb.end = head + n
-            skb.len = n
-            skb.truesize = used
-            skb.head_frag = True
-            skb.pfmemalloc = c.pfmemalloc
-            skb.cloned = False
-            skb.data_len = skb.protocol = skb.hash = skb.mark = 0
+            skb.init_rx(pa, pa, head, n, used, mv, mbase, c.pfmemalloc, c.page)
             skb.tstamp = ts
             skb.wire_len = wire
             skb.pkt_type = ptype
             skb.vlan_tci = tci
             skb.ifindex = ifindex
             skb.linktype = lt
-            skb._mv = mv
-            skb._mbase = mbase
-            skb._page = c.page
-            skb._live = True
             append(skb)
             got += 1
             nbytes += n
@@ -239,26 +225,13 @@ class MmsgRx(_SockRx):
                 if ln > snaplen:
                     ln = snaplen
                 skb = free.pop() if free else get()
-                skb.pa = pa
-                skb.head_mem = pa
-                skb.head = skb.data = addr
-                skb.tail = skb.end = addr + ln
-                skb.len = ln
-                skb.truesize = frame
-                skb.head_frag = True
-                skb.pfmemalloc = pf
-                skb.cloned = False
-                skb.data_len = skb.protocol = skb.hash = skb.mark = 0
+                skb.init_rx(pa, pa, addr, ln, frame, mv, mbase, pf, page)
                 skb.tstamp = ts
                 skb.wire_len = wire
                 skb.pkt_type = ptype
                 skb.vlan_tci = tci
                 skb.ifindex = ifindex
                 skb.linktype = lt
-                skb._mv = mv
-                skb._mbase = mbase
-                skb._page = page
-                skb._live = True
                 append(skb)
                 nbytes += ln
                 addr += frame

@@ -1,0 +1,7 @@
+"""`python -m fragpool`: the fragpool command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
