@@ -5,11 +5,15 @@ the far end of a veth pair for --seconds (default 5) while one receiver at a tim
 process of its own, pinned to the other CPUs: fragpool.open_live with its defaults in
 recv_into, recvmmsg and tpacket_v3 mode (each frame read in place, each batch freed with
 kfree_skb_list), scapy's sniff (store=False, a counting prn) and, where installed,
-pcapy-ng (libpcap, TPACKET_V3 with a buffer the size of fragpool's ring). The offered count
-is the sender's end's tx_packets + tx_dropped over the send; loss is the part of it a
-receiver never saw.
-Targets: tpacket_v3 loses no more than pcapy-ng at the same offered rate; every fragpool
-mode receives >= 50x what scapy's sniff receives.
+pcapy-ng (libpcap, TPACKET_V3 with a buffer the size of fragpool's ring). The fragpool
+modes run compiled, and once more interpreted ("pure" rows, FRAGPOOL_NO_EXTENSIONS=1). The
+offered count is the sender's end's tx_packets + tx_dropped over the send; loss is the part
+of it a receiver never saw; CPU/pkt is the receiver's own user+system time (getrusage, from
+the moment it is ready until its loop ends) over the packets it received, so headroom shows
+even when the sender is the limit.
+Targets (compiled): tpacket_v3 loses no more than pcapy-ng at the same offered rate and
+spends no more CPU per packet; recv_into and recvmmsg lose no more than pcapy-ng; every
+fragpool mode receives >= 50x what scapy's sniff receives.
 
 Needs root, ip and trafgen. ``--runs N`` repeats everything N times and prints medians.
 """
@@ -20,6 +24,7 @@ import argparse
 import faulthandler
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -37,6 +42,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # netns: the veth pair and frame
 from _common import Verdicts, table  # noqa: E402
 
 FRAGPOOL_MODES = ("recv_into", "recvmmsg", "tpacket_v3")
+PURE_SUFFIX = " (pure)"  # the same mode with fragpool's sources interpreted
 SENDER_CPU = 0  # trafgen --cpus 1 binds its one worker to CPU 0
 RING = {"block_size": 1 << 20, "block_nr": 16}  # open_live's default ring (16 MiB), for libpcap
 SLACK = 1.0  # seconds a receiver keeps reading after the sender stops
@@ -50,7 +56,7 @@ def _fragpool(kind: str, iface: str, seconds: float) -> dict:
     from fragpool.skb import kfree_skb_list
 
     cap = open_live(iface, mode=kind)  # the defaults a user gets (a 16 MiB ring)
-    print("ready", flush=True)
+    ready()
     n = 0
     end = time.monotonic() + seconds
     recv = cap.recv_batch
@@ -74,7 +80,7 @@ def _scapy(iface: str, seconds: float) -> dict:
     def seen(_pkt: object) -> None:
         count[0] += 1
 
-    print("ready", flush=True)
+    ready()
     sniff(iface=iface, prn=seen, store=False, timeout=seconds)
     return {"received": count[0]}
 
@@ -95,7 +101,7 @@ def _pcapy(iface: str, seconds: float) -> dict:
     def seen(_hdr: object, _data: bytes) -> None:
         count[0] += 1
 
-    print("ready", flush=True)
+    ready()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         if poller.poll(50):
@@ -104,17 +110,37 @@ def _pcapy(iface: str, seconds: float) -> dict:
     return {"received": count[0], "drops": drops}
 
 
+_cpu_at_ready = [0.0]
+
+
+def cpu_seconds() -> float:
+    """This process's user + system CPU time so far."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def ready() -> None:
+    """Tell the orchestrator the receiver is set up; its CPU time counts from here."""
+    _cpu_at_ready[0] = cpu_seconds()
+    print("ready", flush=True)
+
+
 def receiver_main(kind: str, iface: str, seconds: float) -> None:
     faulthandler.dump_traceback_later(seconds + 30, exit=True)  # a stuck receiver says where
     others = os.sched_getaffinity(0) - {SENDER_CPU}
     if others:  # every receiver runs on the CPUs trafgen does not use
         os.sched_setaffinity(0, others)
-    if kind in FRAGPOOL_MODES:
-        result = _fragpool(kind, iface, seconds)
+    mode = kind.removesuffix(PURE_SUFFIX)
+    if mode in FRAGPOOL_MODES:
+        result = _fragpool(mode, iface, seconds)
+        import fragpool
+
+        result["compiled"] = fragpool.compiled
     elif kind == "scapy":
         result = _scapy(iface, seconds)
     else:
         result = _pcapy(iface, seconds)
+    result["cpu_s"] = cpu_seconds() - _cpu_at_ready[0]
     print(json.dumps(result), flush=True)
 
 
@@ -147,11 +173,15 @@ def one(pair, kind: str, frame: bytes, seconds: float) -> dict:
     """Run one receiver while trafgen sends `frame` for `seconds`; its figures."""
     from netns import trafgen_config
 
+    env = {k: v for k, v in os.environ.items() if k != "FRAGPOOL_NO_EXTENSIONS"}
+    if kind.endswith(PURE_SUFFIX):
+        env["FRAGPOOL_NO_EXTENSIONS"] = "1"
     child = subprocess.Popen(
         [sys.executable, __file__, "--receiver", kind, pair.local, str(seconds + SLACK + 0.5)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     line = child.stdout.readline()
     if line.strip() != "ready":
@@ -188,7 +218,10 @@ def one(pair, kind: str, frame: bytes, seconds: float) -> dict:
         offered_pps=offered / elapsed,
         pps=got / elapsed,
         loss=100.0 * (offered - got) / offered if offered else 0.0,
+        cpu_ns=1e9 * result["cpu_s"] / got if got else float("inf"),
     )
+    if "compiled" in result and result["compiled"] == kind.endswith(PURE_SUFFIX):
+        raise RuntimeError(f"{kind} receiver ran {'compiled' if result['compiled'] else 'pure'}")
     return result
 
 
@@ -213,7 +246,8 @@ def main() -> int:
         return 2
     from netns import VethPair, udp_frame
 
-    kinds = [*FRAGPOOL_MODES, "scapy"] + (["pcapy-ng"] if pcapy_installed() else [])
+    kinds = [*FRAGPOOL_MODES, *(m + PURE_SUFFIX for m in FRAGPOOL_MODES), "scapy"]
+    kinds += ["pcapy-ng"] if pcapy_installed() else []
     if args.only:
         kinds = [k for k in kinds if k in args.only]
     if "pcapy-ng" not in kinds:
@@ -231,7 +265,7 @@ def main() -> int:
 
 
 def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
-    fields = ("offered_pps", "pps", "loss")
+    fields = ("offered_pps", "pps", "loss", "cpu_ns")
     med = {
         key: {f: statistics.median(r[f] for r in runs) for f in fields}
         for key, runs in results.items()
@@ -246,9 +280,15 @@ def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
             m = med[(size, kind)]
             ratio = m["pps"] / scapy if scapy else float("inf")
             rows.append((kind, int(m["offered_pps"]), int(m["pps"]), round(m["loss"], 2),
-                         round(ratio, 1)))  # fmt: skip
+                         round(m["cpu_ns"]), round(ratio, 1)))  # fmt: skip
         print(f"{size}-byte frames")
-        print(table(("receiver", "offered pps", "received pps", "loss %", "x scapy"), rows))
+        heads = ("receiver", "offered pps", "received pps", "loss %", "CPU ns/pkt", "x scapy")
+        print(table(heads, rows))
+        for mode in FRAGPOOL_MODES:
+            pure = med.get((size, mode + PURE_SUFFIX))
+            if pure and (size, mode) in med:
+                ratio = pure["cpu_ns"] / med[(size, mode)]["cpu_ns"]
+                print(f"  {mode}: pure Python spends {ratio:.2f}x the CPU per packet of compiled")
         print()
     for size in (64, 1500):
         scapy = med.get((size, "scapy"), {}).get("pps", 0)
@@ -257,13 +297,25 @@ def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
                 continue
             ratio = med[(size, kind)]["pps"] / scapy
             verdicts.check(f"{size}B {kind} >= 50x scapy sniff", ratio >= 50, f"{ratio:.1f}x")
-        if (size, "pcapy-ng") in med and (size, "tpacket_v3") in med:
-            ours, theirs = med[(size, "tpacket_v3")], med[(size, "pcapy-ng")]
+        theirs = med.get((size, "pcapy-ng"))
+        if theirs is None:
+            continue
+        for kind in FRAGPOOL_MODES:
+            ours = med.get((size, kind))
+            if ours is None:
+                continue
             verdicts.check(
-                f"{size}B tpacket_v3 loses no more than pcapy-ng",
+                f"{size}B {kind} loses no more than pcapy-ng",
                 ours["loss"] <= theirs["loss"],
                 f"{ours['loss']:.2f}% vs {theirs['loss']:.2f}% (offered "
                 f"{ours['offered_pps'] / 1e3:.0f}k vs {theirs['offered_pps'] / 1e3:.0f}k pps)",
+            )
+        if (size, "tpacket_v3") in med:
+            ours = med[(size, "tpacket_v3")]
+            verdicts.check(
+                f"{size}B tpacket_v3 CPU per packet <= pcapy-ng's",
+                ours["cpu_ns"] <= theirs["cpu_ns"],
+                f"{ours['cpu_ns']:.0f} ns vs {theirs['cpu_ns']:.0f} ns",
             )
     print(verdicts.summary())
     return verdicts.status()
