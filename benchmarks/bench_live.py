@@ -3,14 +3,15 @@
 trafgen (its one worker on CPU 0, no rate limit) sends 64-byte and 1500-byte frames from
 the far end of a veth pair for --seconds (default 5) while one receiver at a time runs in a
 process of its own, pinned to the other CPUs: fragpool.open_live with its defaults in
-recv_into, recvmmsg and tpacket_v3 mode (each frame read in place, each batch freed with
-kfree_skb_list), scapy's sniff (store=False, a counting prn) and, where installed,
-pcapy-ng (libpcap, TPACKET_V3 with a buffer the size of fragpool's ring). The fragpool
-modes run compiled, and once more interpreted ("pure" rows, FRAGPOOL_NO_EXTENSIONS=1). The
-offered count is the sender's end's tx_packets + tx_dropped over the send; loss is the part
-of it a receiver never saw; CPU/pkt is the receiver's own user+system time (getrusage, from
-the moment it is ready until its loop ends) over the packets it received, so headroom shows
-even when the sender is the limit.
+recv_into, recvmmsg and tpacket_v3 mode (a byte of each frame read in place through
+``skb[12]``, each batch freed with kfree_skb_list), scapy's sniff (store=False, a counting
+prn) and, where installed, pcapy-ng (libpcap, TPACKET_V3 with a buffer the size of
+fragpool's ring). The fragpool modes run compiled, and once more interpreted ("pure" rows,
+FRAGPOOL_NO_EXTENSIONS=1). The offered count is the sender's end's tx_packets + tx_dropped
+over the send; loss is the part of it a receiver never saw; CPU ns/pkt is the receiver's
+own user+system time (getrusage, from the moment it is ready until its loop ends) over the
+packets it received, so headroom shows even when the sender is the limit.
+
 Targets (compiled): tpacket_v3 loses no more than pcapy-ng at the same offered rate and
 spends no more CPU per packet; recv_into and recvmmsg lose no more than pcapy-ng; every
 fragpool mode receives >= 50x what scapy's sniff receives.
@@ -64,7 +65,7 @@ def _fragpool(kind: str, iface: str, seconds: float) -> dict:
         batch = recv(64, 0.05)
         n += len(batch)
         for skb in batch:
-            skb.linear_view()[12]  # look at each frame's bytes (its EtherType), in place
+            skb[12]  # read each frame's bytes (its EtherType's first byte) in place
         kfree_skb_list(batch)
     st = cap.stats()
     report = cap.close()

@@ -19,3 +19,9 @@ cdef unsigned int load32(const unsigned char *p, Py_ssize_t at, bint big) noexce
 cdef unsigned long thread_ident() noexcept
 
 cdef unsigned char byte_at(object mv, Py_ssize_t mbase, Py_ssize_t addr) noexcept
+
+cdef bint _BIG
+
+cdef (unsigned int, unsigned int, unsigned int, unsigned int, unsigned int, unsigned int,
+      unsigned int, unsigned int, unsigned char) tpacket3_hdr(
+    const unsigned char *p, Py_ssize_t at) noexcept

@@ -10,6 +10,7 @@ check bounds themselves.
 from __future__ import annotations
 
 import struct
+import sys
 from threading import get_ident
 
 try:
@@ -20,6 +21,9 @@ except ImportError:  # interpreted without Cython installed
 _U32X4 = (struct.Struct("<IIII").unpack_from, struct.Struct(">IIII").unpack_from)
 _U32 = (struct.Struct("<I").unpack_from, struct.Struct(">I").unpack_from)
 _U16 = (struct.Struct("<H").unpack_from, struct.Struct(">H").unpack_from)
+#: tpacket3_hdr through tp_vlan_tci, then sockaddr_ll's sll_pkttype (TPACKET_ALIGN'd at 48).
+_TPACKET3 = struct.Struct("=IIIIIIH6xI4x18xB").unpack_from
+_BIG = sys.byteorder == "big"
 
 
 def buffer_address(buf):  # noqa: ANN001, ANN201 - a C pointer when compiled
@@ -67,6 +71,19 @@ def byte_at(mv, mbase: int, addr: int) -> int:  # noqa: ANN001
     if cython.compiled:
         return cython.cast(cython.p_uchar, addr)[0]
     return mv[addr - mbase]
+
+
+def tpacket3_hdr(p, at: int) -> tuple[int, int, int, int, int, int, int, int, int]:  # noqa: ANN001
+    """The tpacket3_hdr fields a ring walk uses, at ``at`` (native byte order):
+    (tp_next_offset, tp_sec, tp_nsec, tp_snaplen, tp_len, tp_status, tp_mac, tp_vlan_tci,
+    the sockaddr_ll's sll_pkttype). The caller checked that 59 bytes lie at ``at``."""
+    if cython.compiled:
+        return (
+            load32(p, at, _BIG), load32(p, at + 4, _BIG), load32(p, at + 8, _BIG),
+            load32(p, at + 12, _BIG), load32(p, at + 16, _BIG), load32(p, at + 20, _BIG),
+            u16(p, at + 24, _BIG), load32(p, at + 32, _BIG), p[at + 58],
+        )  # fmt: skip
+    return _TPACKET3(p, at)
 
 
 def thread_ident() -> int:

@@ -23,12 +23,13 @@ of TP_STATUS_USER/TP_STATUS_KERNEL; copybreak as in drivers' rx_copybreak.
 from __future__ import annotations
 
 import errno
-import struct
 import threading
 from collections import deque
 
+from ... import _native
 from ...mm.allocator import RefCount
-from ...skb import SkBuff, skbuff_head_cache
+from ...skb.head_cache import skbuff_head_cache
+from ...skb.skbuff import SkBuff
 from .errors import LiveCaptureError
 from .if_packet import (
     BLOCK_DESC,
@@ -45,8 +46,8 @@ from .tpacket import RingReport, TPacketV3Ring
 #: The tpacket3_hdr fields the walk needs, in one unpack: tp_next_offset, tp_sec, tp_nsec,
 #: tp_snaplen, tp_len, tp_status, tp_mac, hv1.tp_vlan_tci and the sockaddr_ll's
 #: sll_pkttype (tp_net, tp_rxhash, tp_vlan_tpid and the padding skipped).
-_WALK_HDR = struct.Struct("=IIIIIIH6xI4x18xB")
-assert _WALK_HDR.size == TPACKET3_HDR_PKTTYPE.size
+#: _native.tpacket3_hdr reads the header through sll_pkttype: these 59 bytes.
+assert TPACKET3_HDR_PKTTYPE.size == 59
 
 
 class BlockRef(RefCount):
@@ -170,12 +171,14 @@ class RingRx:
     def _walk(self, k: int, out: list[SkBuff]) -> int:
         """Build skbs for the next ``k`` packets of the block (tpacket3_hdr chain), in place."""
         view = self.ring.view
+        p = _native.buffer_address(view)
         base = self.base
         pa = self.cursor.pa
         snaplen, lt, ifindex = self.snaplen, self.linktype, self.ifindex
         b = self._block
         blk = self.block_refs[b]
-        hdr = _WALK_HDR.unpack_from
+        lo = b * self.bs
+        hi = lo + self.bs
         # the k objects in one slice off the slab (kmem_cache_alloc_bulk)
         free = skbuff_head_cache.free
         take = free[-k:]
@@ -188,7 +191,11 @@ class RingRx:
         vlan_valid = TP_STATUS_VLAN_VALID
         align, mask = ALIGN - 1, -ALIGN
         for skb in take:
-            nxt, sec, nsec, snap, wire, status, mac, tci, ptype = hdr(view, off)
+            if off < lo or off + TPACKET3_HDRLEN > hi:
+                self._outside(b, off - lo, "tpacket3_hdr")
+            nxt, sec, nsec, snap, wire, status, mac, tci, ptype = _native.tpacket3_hdr(p, off)
+            if off + mac + snap > hi:
+                self._outside(b, off - lo, f"frame of {snap} bytes at tp_mac {mac}")
             if status & vlan_valid or tci:
                 data, snap, wire, tci = self._vlan(view, off, off + mac, mac, snap, wire)
                 addr = base + data
@@ -215,6 +222,11 @@ class RingRx:
         self.bytes += nbytes
         self.skbs[b] += take
         return k
+
+    def _outside(self, b: int, at: int, what: str) -> None:
+        raise LiveCaptureError(
+            errno.EIO, f"TPACKET_V3 block {b}: {what} at offset {at} runs past the block"
+        )
 
     def _vlan(
         self, view: memoryview, off: int, data: int, mac: int, snap: int, wire: int
