@@ -10,7 +10,8 @@ fragpool's ring). The fragpool modes run compiled, and once more interpreted ("p
 FRAGPOOL_NO_EXTENSIONS=1). The offered count is the sender's end's tx_packets + tx_dropped
 over the send; loss is the part of it a receiver never saw; CPU ns/pkt is the receiver's
 own user+system time (getrusage, from the moment it is ready until its loop ends) over the
-packets it received, so headroom shows even when the sender is the limit.
+packets it received, so headroom shows even when the sender is the limit ("kernel %" is the
+part of it spent in the kernel: syscalls and the copy out of the socket).
 
 Targets (compiled): tpacket_v3 loses no more than pcapy-ng at the same offered rate and
 spends no more CPU per packet; recv_into and recvmmsg lose no more than pcapy-ng; every
@@ -111,7 +112,7 @@ def _pcapy(iface: str, seconds: float) -> dict:
     return {"received": count[0], "drops": drops}
 
 
-_cpu_at_ready = [0.0]
+_cpu_at_ready = [0.0, 0.0]
 
 
 def cpu_seconds() -> float:
@@ -120,9 +121,14 @@ def cpu_seconds() -> float:
     return use.ru_utime + use.ru_stime
 
 
+def sys_seconds() -> float:
+    """This process's system (kernel) CPU time so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
 def ready() -> None:
     """Tell the orchestrator the receiver is set up; its CPU time counts from here."""
-    _cpu_at_ready[0] = cpu_seconds()
+    _cpu_at_ready[:] = [cpu_seconds(), sys_seconds()]
     print("ready", flush=True)
 
 
@@ -142,6 +148,7 @@ def receiver_main(kind: str, iface: str, seconds: float) -> None:
     else:
         result = _pcapy(iface, seconds)
     result["cpu_s"] = cpu_seconds() - _cpu_at_ready[0]
+    result["sys_s"] = sys_seconds() - _cpu_at_ready[1]
     print(json.dumps(result), flush=True)
 
 
@@ -220,6 +227,7 @@ def one(pair, kind: str, frame: bytes, seconds: float) -> dict:
         pps=got / elapsed,
         loss=100.0 * (offered - got) / offered if offered else 0.0,
         cpu_ns=1e9 * result["cpu_s"] / got if got else float("inf"),
+        kernel_pct=100.0 * result["sys_s"] / result["cpu_s"] if result["cpu_s"] else 0.0,
     )
     if "compiled" in result and result["compiled"] == kind.endswith(PURE_SUFFIX):
         raise RuntimeError(f"{kind} receiver ran {'compiled' if result['compiled'] else 'pure'}")
@@ -266,7 +274,7 @@ def main() -> int:
 
 
 def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
-    fields = ("offered_pps", "pps", "loss", "cpu_ns")
+    fields = ("offered_pps", "pps", "loss", "cpu_ns", "kernel_pct")
     med = {
         key: {f: statistics.median(r[f] for r in runs) for f in fields}
         for key, runs in results.items()
@@ -281,9 +289,10 @@ def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
             m = med[(size, kind)]
             ratio = m["pps"] / scapy if scapy else float("inf")
             rows.append((kind, int(m["offered_pps"]), int(m["pps"]), round(m["loss"], 2),
-                         round(m["cpu_ns"]), round(ratio, 1)))  # fmt: skip
+                         round(m["cpu_ns"]), round(m["kernel_pct"]), round(ratio, 1)))  # fmt: skip
         print(f"{size}-byte frames")
-        heads = ("receiver", "offered pps", "received pps", "loss %", "CPU ns/pkt", "x scapy")
+        heads = ("receiver", "offered pps", "received pps", "loss %", "CPU ns/pkt", "kernel %",
+                 "x scapy")  # fmt: skip
         print(table(heads, rows))
         for mode in FRAGPOOL_MODES:
             pure = med.get((size, mode + PURE_SUFFIX))
