@@ -64,6 +64,8 @@ cdef class SkBuff:
     cpdef _check(self)
     @cython.locals(tail=Py_ssize_t)
     cpdef put_in_place(self, Py_ssize_t n)
+    @cython.locals(tail=Py_ssize_t, start=Py_ssize_t)
+    cpdef put(self, Py_ssize_t n)
     cpdef reserve(self, Py_ssize_t n)
     @cython.locals(start=Py_ssize_t)
     cpdef linear_view(self)

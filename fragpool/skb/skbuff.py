@@ -323,19 +323,8 @@ class SkBuff:
 
     def put(self, n: int) -> memoryview:
         """skb_put(): extend the tail by ``n`` bytes; a writable view of them."""
-        self._check()
-        if self._shared is not None:
-            self._own_head("skb_put")
         tail = self.tail
-        if self.data_len:
-            raise SkbStateError("skb_put on a nonlinear skb (its tail is in the frags)")
-        if n < 0 or tail + n > self.end:
-            raise SkbBoundsError(
-                f"skb_put: over by {tail + n - self.end} bytes (put {n}, len {self.len}, "
-                f"tailroom {self.end - tail})"
-            )
-        self.tail = tail + n
-        self.len += n
+        self.put_in_place(n)
         start = tail - self._mbase
         return self._mv[start : start + n]
 
