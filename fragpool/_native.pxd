@@ -25,3 +25,12 @@ cdef bint _BIG
 cdef (unsigned int, unsigned int, unsigned int, unsigned int, unsigned int, unsigned int,
       unsigned int, unsigned int, unsigned char) tpacket3_hdr(
     const unsigned char *p, Py_ssize_t at) noexcept
+
+ctypedef unsigned long long u64
+
+cdef (u64, unsigned int, u64, u64, u64, u64, unsigned int, unsigned int, unsigned int,
+      unsigned int) mmsg_usual(const unsigned char *pm, Py_ssize_t moff,
+                               const unsigned char *pc, Py_ssize_t coff) noexcept
+
+@cython.locals(lo="unsigned long long", hi="unsigned long long")
+cdef unsigned long long load64(const unsigned char *p, Py_ssize_t at) noexcept

@@ -24,6 +24,9 @@ _U16 = (struct.Struct("<H").unpack_from, struct.Struct(">H").unpack_from)
 #: tpacket3_hdr through tp_vlan_tci, then sockaddr_ll's sll_pkttype (TPACKET_ALIGN'd at 48).
 _TPACKET3 = struct.Struct("=IIIIIIH6xI4x18xB").unpack_from
 _BIG = sys.byteorder == "big"
+#: recvmmsg's per-slot msg_controllen and msg_len; the usual control messages' fields.
+_MSG_RESULT = struct.Struct("=Q8xI").unpack_from
+_CTRL_USUAL = struct.Struct("=8xQqq8xQII8xHH").unpack_from
 
 
 def buffer_address(buf):  # noqa: ANN001, ANN201 - a C pointer when compiled
@@ -86,11 +89,39 @@ def tpacket3_hdr(p, at: int) -> tuple[int, int, int, int, int, int, int, int, in
     return _TPACKET3(p, at)
 
 
+Slot = tuple[int, int, int, int, int, int, int, int, int, int]
+
+
+def mmsg_usual(pm, moff: int, pc, coff: int) -> Slot:  # noqa: ANN001
+    """One recvmmsg slot's results, read as if it holds the usual two control messages:
+    (msg_controllen, msg_len) at ``moff`` of the mmsghdr array ``pm``, then (the first
+    cmsg's level | type << 32, tv_sec, tv_nsec, the second's key, tp_status, tp_len,
+    tp_vlan_tci, tp_vlan_tpid) at ``coff`` of the control buffers ``pc`` (native byte
+    order). The caller checked the slots lie inside both buffers and compares the keys."""
+    if cython.compiled:
+        return (
+            load64(pm, moff), load32(pm, moff + 16, _BIG),
+            load64(pc, coff + 8), load64(pc, coff + 16), load64(pc, coff + 24),
+            load64(pc, coff + 40), load32(pc, coff + 48, _BIG), load32(pc, coff + 52, _BIG),
+            u16(pc, coff + 64, _BIG), u16(pc, coff + 66, _BIG),
+        )  # fmt: skip
+    return _MSG_RESULT(pm, moff) + _CTRL_USUAL(pc, coff)
+
+
 def thread_ident() -> int:
     """threading.get_ident(), without a Python call when compiled."""
     if cython.compiled:
         return PyThread_get_thread_ident()  # noqa: F821 - cimported by _native.pxd
     return get_ident()
+
+
+def load64(p, at: int) -> int:  # noqa: ANN001
+    """The u64 at ``at``, native byte order (compiled loads only)."""
+    lo = load32(p, at, _BIG)
+    hi = load32(p, at + 4, _BIG)
+    if _BIG:
+        lo, hi = hi, lo
+    return hi << 32 | lo
 
 
 def load32(p, at: int, big: bool) -> int:  # noqa: ANN001

@@ -17,7 +17,9 @@ page_frag_cache.
 
 from __future__ import annotations
 
-from ...skb import SkBuff, skbuff_head_cache
+from ... import _native
+from ...skb.head_cache import skbuff_head_cache
+from ...skb.skbuff import SkBuff
 from .if_packet import (
     MSG_DONTWAIT,
     SOCKADDR_LL_PKTTYPE_OFF,
@@ -29,14 +31,12 @@ from .packet_socket import PacketSocket, reinsert_vlan, vlan_of
 from .pool_cursor import ALIGN, PoolCursor
 from .recvmmsg import (
     CTRL_SIZE,
-    CTRL_USUAL,
     CTRL_USUAL_KEYS,
     MMSGHDR_SIZE,
     MSG_ARM,
     MSG_ARM_OFF,
     MSG_DONE,
     MSG_DONE_OFF,
-    MSG_RESULT,
     MSG_RESULT_OFF,
     MmsgReceiver,
     MsgReceiver,
@@ -181,10 +181,9 @@ class MmsgRx(_SockRx):
         mm = self.mm
         frame, snaplen, lt, ifindex = self.frame, self.snaplen, self.linktype, self.ifindex
         free = skbuff_head_cache.free
-        get = skbuff_head_cache.get
-        append = out.append
-        msgs, ctrl, names = mm._msgs_view, mm._ctrl_view, mm._names_view
-        result, usual = MSG_RESULT.unpack_from, CTRL_USUAL.unpack_from
+        pm = _native.buffer_address(mm._msgs_view)
+        pc = _native.buffer_address(mm._ctrl_view)
+        pn = _native.buffer_address(mm._names_view)
         k1, k2 = CTRL_USUAL_KEYS
         vlan = TP_STATUS_VLAN_VALID
         msg_size, ctrl_size, name_size = MMSGHDR_SIZE, CTRL_SIZE, SOCKADDR_LL_SIZE
@@ -205,6 +204,8 @@ class MmsgRx(_SockRx):
             self.syscalls += 1
             if n == 0:
                 break
+            if n > k:  # what the loads below rely on: n slots of each buffer were filled
+                raise ValueError(f"recvmmsg returned {n} messages for {k} slots")
             wait = 0
             mv = c.mv
             pf = c.pfmemalloc
@@ -215,16 +216,17 @@ class MmsgRx(_SockRx):
             noff = SOCKADDR_LL_PKTTYPE_OFF
             ln = 0
             for i in range(n):
-                used, ln = result(msgs, moff)
-                key1, sec, nsec, key2, status, wire, tci, _tpid = usual(ctrl, coff)
+                used, ln, key1, sec, nsec, key2, status, wire, tci, _tpid = _native.mmsg_usual(
+                    pm, moff, pc, coff
+                )
                 if used != ctrl_size or key1 != k1 or key2 != k2 or status & vlan or tci:
                     ln, wire, ts, ptype, tci, _tpid, _st = mm.slot(i, addr)
                 else:
                     ts = sec * 1000000000 + nsec
-                    ptype = names[noff]
+                    ptype = pn[noff]
                 if ln > snaplen:
                     ln = snaplen
-                skb = free.pop() if free else get()
+                skb = free.pop() if free else skbuff_head_cache.get()
                 skb.init_rx(pa, pa, addr, ln, frame, mv, mbase, pf, page)
                 skb.tstamp = ts
                 skb.wire_len = wire
@@ -232,7 +234,7 @@ class MmsgRx(_SockRx):
                 skb.vlan_tci = tci
                 skb.ifindex = ifindex
                 skb.linktype = lt
-                append(skb)
+                out.append(skb)
                 nbytes += ln
                 addr += frame
                 moff += msg_size
