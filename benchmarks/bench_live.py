@@ -115,20 +115,15 @@ def _pcapy(iface: str, seconds: float) -> dict:
 _cpu_at_ready = [0.0, 0.0]
 
 
-def cpu_seconds() -> float:
-    """This process's user + system CPU time so far."""
+def cpu_seconds() -> tuple[float, float]:
+    """This process's CPU time so far: (user + system, system alone)."""
     use = resource.getrusage(resource.RUSAGE_SELF)
-    return use.ru_utime + use.ru_stime
-
-
-def sys_seconds() -> float:
-    """This process's system (kernel) CPU time so far."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+    return use.ru_utime + use.ru_stime, use.ru_stime
 
 
 def ready() -> None:
     """Tell the orchestrator the receiver is set up; its CPU time counts from here."""
-    _cpu_at_ready[:] = [cpu_seconds(), sys_seconds()]
+    _cpu_at_ready[:] = cpu_seconds()
     print("ready", flush=True)
 
 
@@ -147,8 +142,9 @@ def receiver_main(kind: str, iface: str, seconds: float) -> None:
         result = _scapy(iface, seconds)
     else:
         result = _pcapy(iface, seconds)
-    result["cpu_s"] = cpu_seconds() - _cpu_at_ready[0]
-    result["sys_s"] = sys_seconds() - _cpu_at_ready[1]
+    total, kernel = cpu_seconds()
+    result["cpu_s"] = total - _cpu_at_ready[0]
+    result["sys_s"] = kernel - _cpu_at_ready[1]
     print(json.dumps(result), flush=True)
 
 

@@ -7,7 +7,6 @@ cdef class Toeplitz:
     cdef public Py_ssize_t _kbits
     cdef public object _k
     cdef public Py_ssize_t max_input
-    cdef public object _flat
     cdef const unsigned int[:] _view
 
     @cython.locals(h="unsigned int", i=Py_ssize_t, base=Py_ssize_t,

@@ -54,8 +54,8 @@ class Toeplitz:
         flat = array("I")
         for pos in range(self.max_input):
             flat.extend(self._table(pos))
-        self._flat = flat
-        self._view = memoryview(flat)  # held typed when compiled: no buffer lookup per hash
+        #: The tables, as a view (typed when compiled: no buffer lookup per hash).
+        self._view = memoryview(flat)
 
     def _table(self, pos: int) -> list[int]:
         windows = []

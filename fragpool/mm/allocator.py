@@ -386,15 +386,14 @@ class PageAllocator:
     def frag_free(self, addr: int) -> None:
         """page_frag_free(): drop the reference a fragment holds on its compound page.
 
-        The head page is found as head_page() finds it, except that a page already freed
-        is still looked up (and a free of it reported as a double free).
+        The head page is head_page()'s; an address no live page holds is looked up in the
+        mem_map anyway, so that a free of an already freed page is reported as a double free.
         """
-        page = self._last_page
-        if page.ref <= 0 or not page.addr <= addr < page.addr + page.size:
+        page = self.head_page(addr)
+        if page is None:
             page = self._memmap.get(addr >> self.page_shift)
             if page is None:
                 raise BadPageError(f"page_frag_free({addr:#x}): not in any fragpool arena")
-            self._last_page = page
         n = page.ref - 1
         page.ref = n
         self.frag_frees += 1

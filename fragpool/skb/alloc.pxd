@@ -27,3 +27,5 @@ cdef Py_ssize_t NET_IP_ALIGN, _NAPI_PAD, _TRUESIZE_OVERHEAD, SMP_CACHE_BYTES
 cpdef napi_alloc_skb(Py_ssize_t length, NapiContext ctx=*)
 
 cpdef SkBuff napi_build_skb(Py_ssize_t data, Py_ssize_t frag_size, NapiContext ctx=*)
+
+cdef SkbHeadCache _napi_cache(NapiContext ctx)

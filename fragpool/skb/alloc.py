@@ -82,14 +82,18 @@ def build_skb(data: int, frag_size: int, *, allocator: PageAllocator | None = No
     return _around(pa, skbuff_head_cache, data, frag_size, None)
 
 
+def _napi_cache(ctx: NapiContext) -> SkbHeadCache:
+    """The skb head cache of ``ctx``, after the rule that only its own thread may use it."""
+    if ctx._owner != _native.thread_ident():
+        ctx.check()
+    return ctx.extensions.get("skb_cache") or napi_skb_cache(ctx)
+
+
 def napi_build_skb(data: int, frag_size: int, ctx: NapiContext | None = None) -> SkBuff:
     """napi_build_skb(): build_skb with the head taken from the NAPI skb cache."""
     if ctx is None:
         ctx = current_napi()
-    if ctx._owner != _native.thread_ident():
-        ctx.check()
-    cache = ctx.extensions.get("skb_cache") or napi_skb_cache(ctx)
-    return _around(ctx.pa, cache, data, frag_size, None)
+    return _around(ctx.pa, _napi_cache(ctx), data, frag_size, None)
 
 
 def _heap_head(pa: PageAllocator, length: int, cache: SkbHeadCache) -> SkBuff:
@@ -127,10 +131,8 @@ def napi_alloc_skb(length: int, ctx: NapiContext | None = None) -> SkBuff | None
     calling NAPI context's frag cache and skb head cache (no lock)."""
     if ctx is None:
         ctx = current_napi()
-    if ctx._owner != _native.thread_ident():
-        ctx.check()
     pa = ctx.pa
-    cache = ctx.extensions.get("skb_cache") or napi_skb_cache(ctx)
+    cache = _napi_cache(ctx)
     size = length + _NAPI_PAD
     if size <= SKB_SMALL_HEAD_LIMIT or size > SKB_FRAG_HEAD_LIMIT:
         skb = _heap_head(pa, size, cache)
