@@ -62,6 +62,9 @@ class BuildExt(build_ext):
     """build_ext that falls back to pure Python (or fails, when required) and records why."""
 
     def run(self) -> None:
+        # setuptools' run() clears self.inplace while it builds and restores it only when it
+        # returns, so a failed build must not ask it afterwards where the record goes.
+        inplace = bool(self.inplace)
         record: dict = {"sources": {m: loader.source_hash(m) for m in loader.MODULES}}
         if NO_EXTENSIONS:
             record = {"skipped": "FRAGPOOL_NO_EXTENSIONS was set at build time"}
@@ -78,11 +81,11 @@ class BuildExt(build_ext):
                     raise
                 warn(f"the compiled core did not build ({err}): fragpool runs as pure Python")
                 record = {"error": " ".join(str(err).split())[:300]}
-        self._write_record(record)
+        self._write_record(record, inplace)
 
-    def _write_record(self, record: dict) -> None:
+    def _write_record(self, record: dict, inplace: bool) -> None:
         text = json.dumps(record, indent=1, sort_keys=True) + "\n"
-        targets = {HERE / "fragpool"} if self.inplace else set()
+        targets = {HERE / "fragpool"} if inplace else set()
         targets.add(Path(self.build_lib) / "fragpool")
         if self.editable_mode:
             targets.add(HERE / "fragpool")

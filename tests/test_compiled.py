@@ -142,3 +142,33 @@ def test_compiled_and_pure_read_every_capture_alike() -> None:
         assert out.returncode == 0, out.stderr[-2000:]
         outs.append(out.stdout)
     assert outs[0] == outs[1]
+
+
+@pytest.mark.skipif(not BUILT, reason="needs the in-place build's generated C files")
+def test_a_failed_compile_installs_pure_python_and_says_why(tmp_path: Path) -> None:
+    """No working compiler: pure Python with the reason at build and import, or refused."""
+    shutil.copytree(
+        REPO / "fragpool",
+        tmp_path / "fragpool",
+        ignore=shutil.ignore_patterns("*.so", "_build_info.json", "__pycache__"),
+    )  # the .c files keep their times, so cythonize has nothing to redo
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, tmp_path / name)
+    build = [sys.executable, "setup.py", "-q", "build_ext", "--inplace"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAGPOOL_")}
+    env["CC"] = "false"  # a compiler that always fails
+    required = subprocess.run(
+        build, cwd=tmp_path, env={**env, "FRAGPOOL_REQUIRE_EXTENSIONS": "1"},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert required.returncode != 0
+    fallback = subprocess.run(
+        build, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert fallback.returncode == 0, fallback.stderr[-2000:]
+    assert "the compiled core did not build" in fallback.stderr
+    assert "error" in json.loads((tmp_path / "fragpool" / "_build_info.json").read_text())
+    code = "import fragpool; print(fragpool.compiled)"
+    pure = run_python(code, {"PYTHONPATH": str(tmp_path)}, cwd=tmp_path)
+    assert pure.returncode == 0 and pure.stdout.strip() == "False", pure.stderr
+    assert "the build could not compile them" in pure.stderr
