@@ -38,6 +38,8 @@ MODULES = (
     "fragpool.skb.head_cache",
     "fragpool.skb.alloc",
     "fragpool.io.backlog",
+    "fragpool.io.bpf.program",
+    "fragpool.io.bpf.interp",
     "fragpool.io.files.pcap",
     "fragpool.io.files.pcapng",
     "fragpool.io.files.reader",

@@ -26,14 +26,18 @@ from __future__ import annotations
 
 import ctypes
 import gzip
+import io
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from ...mm import PageAllocator, default_allocator
 from ...skb import SkBuff
 from ...stats import Snapshot
 from ..backlog import ALL, Backlog
+from ..bpf import FilterError, Program, filter_skb
+from ..bpf import compile as compile_filter
+from ..bpf.libpcap import MAXIMUM_SNAPLEN
 from .errors import CaptureFormatError
 from .pcap import FILE_HEADER_LEN, PcapFormat, sniff_pcap
 
@@ -72,26 +76,25 @@ class OfflineReader:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        source: str | os.PathLike[str] | BinaryIO,
         strict: bool = True,
         *,
+        filter: str | None = None,  # noqa: A002 - libpcap's and tcpdump's word
         allocator: PageAllocator | None = None,
         order: int = DEFAULT_ORDER,
     ) -> None:
-        self.path = os.fspath(path)
         self.strict = strict
         self.pa = allocator if allocator is not None else default_allocator()
         self.order = min(order, self.pa.max_order)
-        raw = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        self.path, raw, self._owns_raw = _open_source(source)
         self._raw = raw
         self._f: Any = raw
         try:
-            first = raw.read(4)
+            first = _read_exact(raw, 4)
             self.compressed = first[:2] == GZIP_MAGIC
-            if self.compressed:
-                raw.seek(0)
-                self._f = gzip.GzipFile(fileobj=raw, mode="rb")
-                first = self._f.read(4)
+            if self.compressed:  # no seek back: a pipe cannot, so the bytes read are replayed
+                self._f = gzip.GzipFile(fileobj=_Replay(first, raw), mode="rb")
+                first = _read_exact(self._f, 4)
             self.fmt = self._open_format(first)
         except BaseException:
             self._close_files()
@@ -120,8 +123,18 @@ class OfflineReader:
         self.straddle_copies = 0
         self.straddle_bytes = 0
         self.oversize_records = 0
-        if not isinstance(self.fmt, PcapFormat):
-            self._prime()
+        self.filter = filter
+        self.filter_dropped = 0
+        self._programs: dict[int, Program] = {}
+        try:
+            if not isinstance(self.fmt, PcapFormat):
+                self._prime()
+            if filter is not None:  # a bad expression fails here, before any packet
+                self._program(self.linktype if self.linktype >= 0 else 1)
+                self._backlog.pending = self._filter(self._backlog.pending)
+        except BaseException:
+            self.close()
+            raise
 
     def _open_format(self, first: bytes) -> Any:
         if sniff_pcap(first):
@@ -139,18 +152,40 @@ class OfflineReader:
         raise CaptureFormatError(self.path, 0, "magic", value, "not a pcap or pcapng file")
 
     def _read_exact(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            more = self._f.read(n - len(data))
-            if not more:
-                break
-            data += more
-        return data
+        return _read_exact(self._f, n)
 
     def _prime(self) -> None:
         """pcapng: read ahead until the first interface is known (for ``.linktype``)."""
         while not self.fmt.interfaces_seen and not self._done and self._error is None:
-            self._backlog.pending.extend(self._fill())
+            self._backlog.pending.extend(self._fill(False))
+
+    # ------------------------------------------------------------------ the filter
+    def _program(self, linktype: int) -> Program:
+        """The filter compiled for one link type (a pcapng file may hold several)."""
+        prog = self._programs.get(linktype)
+        if prog is None:
+            snaplen = self.fmt.snaplen or MAXIMUM_SNAPLEN
+            prog = self._programs[linktype] = compile_filter(self.filter, linktype, snaplen)
+        return prog
+
+    def _filter(self, skbs: list[SkBuff]) -> list[SkBuff]:
+        """Keep the skbs the filter accepts; free the rest (counted as filter_dropped). A link
+        type the expression cannot be compiled for stops the read there, as damage does."""
+        kept: list[SkBuff] = []
+        for i, skb in enumerate(skbs):
+            try:
+                prog = self._program(skb.linktype)
+            except FilterError as err:
+                for rest in skbs[i:]:
+                    rest.free()
+                self._error = err
+                break
+            if filter_skb(prog, skb):
+                kept.append(skb)
+            else:
+                skb.free()
+                self.filter_dropped += 1
+        return kept
 
     # ------------------------------------------------------------------ interface
     @property
@@ -216,6 +251,7 @@ class OfflineReader:
             straddle_copies=self.straddle_copies,
             straddle_bytes=self.straddle_bytes,
             oversize_records=self.oversize_records,
+            filter_dropped=self.filter_dropped,
             skipped_records=self.fmt.skipped_records,
             skipped_bytes=self.fmt.skipped_bytes,
             linktype=self.fmt.linktype,
@@ -243,7 +279,8 @@ class OfflineReader:
     def _close_files(self) -> None:
         if self._f is not self._raw:
             self._f.close()
-        self._raw.close()
+        if self._owns_raw:
+            self._raw.close()
 
     # ------------------------------------------------------------------ the device
     def _next_batch(self) -> list[SkBuff]:
@@ -259,13 +296,15 @@ class OfflineReader:
             if out:
                 return out
 
-    def _fill(self) -> list[SkBuff]:
-        """One buffer: move the cut record to a page, read, parse. Errors are deferred."""
+    def _fill(self, filtered: bool = True) -> list[SkBuff]:
+        """One buffer: move the cut record to a page, read, parse, filter. Errors are deferred."""
         out: list[SkBuff] = []
         try:
             self._chunk(out)
         except CaptureFormatError as err:
             self._error = err
+        if filtered and self.filter is not None and out:
+            out = self._filter(out)
         self.packets += len(out)
         return out
 
@@ -397,17 +436,76 @@ class OfflineReader:
 
 
 def open_offline(
-    path: str | os.PathLike[str],
+    source: str | os.PathLike[str] | BinaryIO,
     strict: bool = True,
     *,
+    filter: str | None = None,  # noqa: A002 - libpcap's and tcpdump's word
     allocator: PageAllocator | None = None,
     order: int = DEFAULT_ORDER,
 ) -> OfflineReader:
-    """pcap_open_offline(): open a pcap or pcapng file (optionally gzip'd) as skbs.
+    """pcap_open_offline(): open a pcap or pcapng capture (optionally gzip'd) as skbs.
 
-    ``strict=False`` skips damaged records where the reader can resynchronise (counted in
-    ``stats()``) instead of raising CaptureFormatError. ``allocator`` is the PageAllocator
-    the buffers come from (default: the process-wide one); ``order`` the order of the
-    compound pages read into.
+    ``source`` is a path, or a binary file object (a pipe, ``sys.stdin.buffer``, BytesIO:
+    it is read forward only, never seeked, and left open). ``filter`` is a tcpdump
+    expression compiled by libpcap and run on every packet (FilterError when it does not
+    compile). ``strict=False`` skips damaged records where the reader can resynchronise
+    (counted in ``stats()``) instead of raising CaptureFormatError. ``allocator`` is the
+    PageAllocator the buffers come from (default: the process-wide one); ``order`` the order
+    of the compound pages read into.
     """
-    return OfflineReader(path, strict, allocator=allocator, order=order)
+    return OfflineReader(source, strict, filter=filter, allocator=allocator, order=order)
+
+
+def _open_source(source: Any) -> tuple[str, Any, bool]:
+    """(name for messages, the binary stream, whether the reader owns it) for a path or file."""
+    if isinstance(source, (str, bytes, os.PathLike)):
+        path = os.fsdecode(source)
+        return path, open(path, "rb", buffering=0), True  # noqa: SIM115 - closed by close()
+    if not callable(getattr(source, "read", None)):
+        raise TypeError(
+            f"open_offline() takes a path or a binary file object, not {type(source).__name__}"
+        )
+    if isinstance(source, io.TextIOBase):
+        raise TypeError("open_offline() needs a binary file object; open the file with 'rb'")
+    name = getattr(source, "name", None)
+    path = name if isinstance(name, str) else f"<{type(source).__name__}>"
+    if not callable(getattr(source, "readinto", None)):
+        source = _Replay(b"", source)
+    return path, source, False
+
+
+def _read_exact(f: Any, n: int) -> bytes:
+    """Up to ``n`` bytes: fewer only at the end of the stream (pipes return short reads)."""
+    data = b""
+    while len(data) < n:
+        more = f.read(n - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+class _Replay(io.RawIOBase):
+    """A forward-only stream that first replays bytes already read from it (the sniffed
+    magic of a pipe, which cannot seek back) and gives any ``read``-only object readinto."""
+
+    def __init__(self, head: bytes, stream: Any) -> None:
+        super().__init__()
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(view))
+        if not data:
+            return 0
+        view[: len(data)] = data
+        return len(data)

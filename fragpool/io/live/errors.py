@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import errno
 
+from ..bpf.errors import FilterError  # one error for filters, offline and live
+
+__all__ = ["FilterError", "LiveCaptureError", "permission_error"]
+
 
 class LiveCaptureError(OSError):
     """A live capture could not be set up or used; the message names the cause and the fix."""
-
-
-class FilterError(LiveCaptureError, ValueError):
-    """A tcpdump-syntax filter could not be compiled to classic BPF or attached."""
 
 
 def permission_error(what: str) -> LiveCaptureError:

@@ -230,7 +230,7 @@ class PacketSocket:
         insns = None
         if expr is not None:
             insns = socket_filter.compile_filter(expr, snaplen=self.snaplen, linktype=self.linktype)
-        socket_filter.attach_filter(self.sock, socket_filter.MATCH_NOTHING)
+        socket_filter.attach_filter(self.sock, socket_filter.match_nothing())
         self.drain()
         if insns is None:
             self._apply_filter(None)

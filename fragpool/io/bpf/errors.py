@@ -1,0 +1,10 @@
+"""The one error of the filter layer: an expression libpcap refuses, or a program that is invalid."""
+
+from __future__ import annotations
+
+
+class FilterError(ValueError):
+    """A filter expression did not compile, or a classic-BPF program is invalid or refused.
+
+    The message is one line: the expression and libpcap's (or the kernel's) own words.
+    """
