@@ -1,64 +1,88 @@
-"""What `fragpool capture` prints for packets: tcpdump-like lines and the --json document.
+"""What `fragpool capture` prints: tcpdump-like lines with their dumps, and the --json document.
 
-Shared by the file source (capture.py) and the live one (_live_capture.py).
+Shared by the file source (capture.py) and the live one (_live_capture.py), with the signal
+guard both capture loops run under.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import socket
-import struct
-import time
+import signal
+import threading
 from typing import Any
 
-
-def timestr(tstamp: int) -> str:
-    """tcpdump's default time column: local time of day with microseconds."""
-    sec, ns = divmod(tstamp, 1_000_000_000)
-    return time.strftime("%H:%M:%S", time.localtime(sec)) + f".{ns // 1000:06d}"
+from ._tcpdump import Clock, Dissector, ascii_dump, hex_ascii_dump, hex_dump
 
 
-def summary(data: bytes, linktype: int, wire_len: int) -> str:
-    """A one-line description of a packet (Ethernet/IPv4/IPv6 with TCP/UDP ports)."""
-    if linktype == 1 and len(data) >= 14:
-        ethertype = struct.unpack_from("!H", data, 12)[0]
-        payload = data[14:]
-        if ethertype == 0x0800:
-            return _ipv4(payload, wire_len)
-        if ethertype == 0x86DD:
-            return _ipv6(payload, wire_len)
-        if ethertype == 0x0806:
-            return f"ARP, length {wire_len}"
-        return f"ethertype 0x{ethertype:04x}, length {wire_len}"
-    if linktype in (101, 228) and data:
-        return _ipv4(data, wire_len) if data[0] >> 4 == 4 else _ipv6(data, wire_len)
-    return f"linktype {linktype}, length {wire_len}"
+class PacketPrinter:
+    """One line per packet, as tcpdump prints it: the time column (-t..), the description
+    (-e, -q), then the dump asked for (-x/-xx, -X/-XX, -A) and with -v scapy's summary."""
+
+    def __init__(self, args: argparse.Namespace, out: Any) -> None:
+        self.out = out
+        self.clock = Clock(getattr(args, "tflag", 0))
+        self.dissector = Dissector(
+            quiet=getattr(args, "quiet", False), link=getattr(args, "link", False)
+        )
+        self.hex = getattr(args, "hex", 0)
+        self.hex_ascii = getattr(args, "hex_ascii", 0)
+        self.ascii = getattr(args, "ascii", 0)
+        self.verbose = getattr(args, "verbose", 0)
+
+    def print(self, skb: Any) -> None:
+        data = bytes(skb)
+        text = self.clock.stamp(skb.tstamp) + self.dissector.line(data, skb.linktype, skb.wire_len)
+        if self.verbose:
+            text += "\n    " + _scapy_summary(skb)
+        for level, dump in (
+            (self.hex_ascii, hex_ascii_dump),
+            (self.hex, hex_dump),
+            (self.ascii, ascii_dump),
+        ):
+            if level:  # once: the link header too, twice; nothing past it, no dump
+                body = data if level > 1 else data[self.dissector.hdrlen :]
+                if body:
+                    text += dump(body)
+                break
+        self.out.write(text + "\n")
 
 
-def _ports(proto: int, l4: bytes) -> tuple[str, str, str]:
-    name = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "ICMP6"}.get(proto, f"ip-proto-{proto}")
-    if proto in (6, 17) and len(l4) >= 4:
-        sport, dport = struct.unpack_from("!HH", l4)
-        return f".{sport}", f".{dport}", name
-    return "", "", name
+def _scapy_summary(skb: Any) -> str:
+    try:
+        return skb.to_scapy().summary()
+    except Exception as err:  # noqa: BLE001 - a dissector's failure is shown, not fatal
+        return f"(scapy could not decode this packet: {type(err).__name__}: {err})"
 
 
-def _ipv4(ip: bytes, wire_len: int) -> str:
-    if len(ip) < 20:
-        return f"IP truncated, length {wire_len}"
-    ihl = (ip[0] & 15) * 4
-    sport, dport, name = _ports(ip[9], ip[ihl:])
-    src, dst = socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20])
-    return f"IP {src}{sport} > {dst}{dport}: {name}, length {wire_len}"
+class Stop:
+    """SIGINT/SIGTERM set a flag the capture loop checks between batches (no
+    KeyboardInterrupt mid-record), so every -w file is closed whole."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> Stop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def _handler(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
-def _ipv6(ip: bytes, wire_len: int) -> str:
-    if len(ip) < 40:
-        return f"IP6 truncated, length {wire_len}"
-    sport, dport, name = _ports(ip[6], ip[40:])
-    src = socket.inet_ntop(socket.AF_INET6, ip[8:24])
-    dst = socket.inet_ntop(socket.AF_INET6, ip[24:40])
-    return f"IP6 {src}{sport} > {dst}{dport}: {name}, length {wire_len}"
+def one_line(err: BaseException) -> str:
+    """An exception as one line (an OSError with its file name)."""
+    text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    if isinstance(err, OSError) and err.filename and err.filename not in text:
+        text = f"{err.filename}: {text}"
+    return " ".join(text.split())
 
 
 def emit_json(out: Any, doc: dict, error: str | None, records: list | None, written: str) -> None:
@@ -73,6 +97,9 @@ def emit_json(out: Any, doc: dict, error: str | None, records: list | None, writ
     out.write("\n")
 
 
+_JSON_DISSECTOR = Dissector()
+
+
 def json_record(n: int, skb: Any) -> dict:
     """One packet as --json lists it."""
     return {
@@ -82,5 +109,5 @@ def json_record(n: int, skb: Any) -> dict:
         "wire_len": skb.wire_len,
         "ifindex": skb.ifindex,
         "linktype": skb.linktype,
-        "summary": summary(bytes(skb), skb.linktype, skb.wire_len),
+        "summary": _JSON_DISSECTOR.line(bytes(skb), skb.linktype, skb.wire_len),
     }

@@ -1,11 +1,16 @@
-"""`fragpool capture`: read packets from a source and print, save or count them, tcpdump-like.
+"""`fragpool capture`: read packets from a file or an interface; print, save or count them.
 
-``fragpool capture -r FILE [-w OUT] [-c N] [--json]``. A source is anything that opens to
-an iterator of skbs with ``read_batch``, ``linktype``, ``stats()`` and ``close()``; the
-``SOURCES`` table maps an option to the function opening it, so a live source (``-i IF``)
-plugs in beside the file source. Without ``-w`` each packet gets one line (time, summary,
-length); with ``-w`` packets are written and only a count is reported; ``--json`` prints
-one JSON document instead. A progress line shows on a terminal while a long file is read.
+tcpdump's habits: ``fragpool capture -r FILE [EXPRESSION ...]`` or ``-i IF``, a filter as
+trailing words or ``--filter EXPR`` (compiled by libpcap, run by fragpool on files and by
+the kernel on sockets), ``-r -`` reading standard input (gzip'd or not), ``-w OUT`` saving
+(``-w -``: standard output, nothing else written there), ``-C/-W/-G`` rotating the saved
+file, ``-c N``, and tcpdump's output options for the lines printed without ``-w``: ``-n``,
+``-e``, ``-q``, ``-t``..``-ttttt``, ``-x``/``-xx``/``-X``/``-XX``/``-A``, ``-v`` (scapy's
+summary too). ``--json`` prints one JSON document instead. ``-D`` lists the interfaces.
+
+Bad input (a missing file, a filter that does not compile, an output file that cannot be
+written) is one line on stderr and exit status 1; bad arguments are argparse's usage error
+for this subcommand (status 2).
 """
 
 from __future__ import annotations
@@ -17,110 +22,260 @@ from collections.abc import Callable
 from typing import Any
 
 from ..progress import Progress
-from ._output import emit_json, json_record, summary, timestr
+from ._args import positive
+from ._output import PacketPrinter, Stop, emit_json, json_record, one_line
+from ._savefile import FileLimitReached, SaveFileError, SaveFiles
 
 BATCH = 64
-
-
-def open_file_source(args: argparse.Namespace) -> Any:
-    """The -r source: a capture file read into pool pages."""
-    from ..io.files.reader import open_offline
-
-    return open_offline(args.read, strict=not args.lenient)
-
-
-#: option attribute -> opener; the first one given on the command line is used.
-SOURCES: dict[str, Callable[[argparse.Namespace], Any]] = {"read": open_file_source}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "capture",
-        help="read packets from a capture file (tcpdump-like)",
+        help="read packets from a capture file or an interface (tcpdump-like)",
         description="Read packets into pooled buffers; print them, save them or count them.",
+        usage="%(prog)s (-r FILE | -i IF | -D) [options] [EXPRESSION ...]",
     )
-    parser.add_argument("-r", dest="read", metavar="FILE", help="read a pcap/pcapng(.gz) file")
-    parser.add_argument("-w", dest="write", metavar="OUT", help="write the packets to OUT")
-    parser.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N packets")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument(
+    src = parser.add_argument_group("source and filter")
+    src.add_argument(
+        "-r", dest="read", metavar="FILE", help="read a pcap/pcapng(.gz) file; - is stdin"
+    )
+    src.add_argument("-D", dest="list_interfaces", action="store_true", help="list interfaces")
+    src.add_argument("--filter", metavar="EXPR", help="tcpdump filter expression")
+    src.add_argument(
+        "expression", nargs="*", help="tcpdump filter expression (as tcpdump takes it)"
+    )
+    src.add_argument(
+        "-c", dest="count", type=positive("-c"), metavar="N", help="stop after N packets"
+    )
+    src.add_argument(
         "--lenient", action="store_true", help="skip damaged records instead of stopping"
     )
+    save = parser.add_argument_group("saving")
+    save.add_argument(
+        "-w", dest="write", metavar="OUT", help="write the packets to OUT; - is stdout"
+    )
+    save.add_argument(
+        "-C",
+        dest="file_size",
+        type=positive("-C"),
+        metavar="SIZE",
+        help="start a new -w file past SIZE millions of bytes",
+    )
+    save.add_argument(
+        "-W",
+        dest="file_count",
+        type=positive("-W"),
+        metavar="COUNT",
+        help="with -C: a ring of COUNT files; with -G: stop after COUNT files",
+    )
+    save.add_argument(
+        "-G",
+        dest="rotate_seconds",
+        type=positive("-G"),
+        metavar="SECONDS",
+        help="start a new -w file (a strftime pattern) every SECONDS",
+    )
+    out = parser.add_argument_group("printing (without -w)")
+    out.add_argument(
+        "-n",
+        dest="numeric",
+        action="count",
+        default=0,
+        help="numeric addresses and ports (fragpool never resolves names)",
+    )
+    out.add_argument("-e", dest="link", action="store_true", help="print the link-level header")
+    out.add_argument("-q", dest="quiet", action="store_true", help="less protocol detail")
+    out.add_argument(
+        "-t",
+        dest="tflag",
+        action="count",
+        default=0,
+        help="-t none, -tt epoch, -ttt delta, -tttt date, -ttttt since first",
+    )
+    out.add_argument(
+        "-x", dest="hex", action="count", default=0, help="hex dump (-xx: with the link header)"
+    )
+    out.add_argument(
+        "-X",
+        dest="hex_ascii",
+        action="count",
+        default=0,
+        help="hex and ASCII dump (-XX: with the link header)",
+    )
+    out.add_argument("-A", dest="ascii", action="count", default=0, help="ASCII dump")
+    out.add_argument("-v", dest="verbose", action="count", default=0, help="add scapy's summary")
+    out.add_argument("--json", action="store_true", help="print one JSON document")
     from ._live_capture import add_arguments as add_live_arguments
 
-    add_live_arguments(parser)  # -i IF and the live options; run_live handles them
-    parser.set_defaults(func=run)
+    add_live_arguments(parser)  # -i IF and the live options
+    parser.set_defaults(func=run, parser=parser)
 
 
-def _source(args: argparse.Namespace) -> Any:
-    for attr, opener in SOURCES.items():
-        if getattr(args, attr, None):
-            return opener(args)
-    raise SystemExit("fragpool capture: give a source (-r FILE)")
+def check_arguments(args: argparse.Namespace) -> str | None:
+    """Refuse contradictory options (argparse's usage error); the filter expression or None."""
+    parser: argparse.ArgumentParser = args.parser
+    words = " ".join(args.expression)
+    if args.filter is not None and words:
+        parser.error("give the filter once: as --filter EXPR or as trailing words, not both")
+    expr = args.filter if args.filter is not None else (words or None)
+    if args.read and args.interface:
+        parser.error("-r and -i name two sources; give one")
+    if not (args.read or args.interface or args.list_interfaces):
+        parser.error("give a source: -r FILE, -i IF (or -D to list interfaces)")
+    if args.json and args.write == "-":
+        parser.error("--json and -w - both write to standard output; give one")
+    rotation = [f for f, v in (("-C", args.file_size), ("-G", args.rotate_seconds)) if v]
+    if rotation and not args.write:
+        parser.error(f"{rotation[0]} rotates the -w file; give -w OUT")
+    if rotation and args.write == "-":
+        parser.error(f"{rotation[0]} cannot rotate standard output")
+    if args.file_count and not rotation:
+        parser.error("-W needs -C or -G")
+    if args.json and (args.hex or args.hex_ascii or args.ascii):
+        parser.error("--json prints no dumps; drop -x/-X/-A or --json")
+    return expr
 
 
-def _writer(args: argparse.Namespace, src: Any) -> Any:
-    from ..io.files.writer import PcapWriter, open_dump
+def list_interfaces(out: Any) -> int:
+    """-D: one line per interface, as tcpdump lists them (number, name, flags)."""
+    from pathlib import Path
 
-    out = args.write
-    fmt = getattr(src, "fmt", None)
-    if not out.endswith(".pcapng") and hasattr(fmt, "file_header"):
-        return PcapWriter.like(src, out)  # same header: the copy is byte-identical
-    return open_dump(out, src.linktype)
+    rows = []
+    for path in Path("/sys/class/net").iterdir():
+        try:
+            index = int((path / "ifindex").read_text())
+            flags = int((path / "flags").read_text(), 16)
+            carrier = (path / "operstate").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        words = [w for bit, w in ((0x1, "Up"), (0x40, "Running"), (0x8, "Loopback")) if flags & bit]
+        if not flags & 0x8:
+            words.append("Connected" if carrier == "up" else "Disconnected")
+        rows.append((index, path.name, words))
+    for number, (_index, name, words) in enumerate(sorted(rows), 1):
+        out.write(f"{number}.{name} [{', '.join(words)}]\n")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io.files.errors import CaptureFormatError
-
-    if getattr(args, "interface", None):
+    expr = check_arguments(args)
+    if args.list_interfaces:
+        return list_interfaces(sys.stdout)
+    if args.interface:
         from ._live_capture import run_live
 
-        return run_live(args)
-    try:
-        src = _source(args)
-    except (CaptureFormatError, OSError) as err:
-        print(f"fragpool capture: {err}", file=sys.stderr)
-        return 1
-    writer = _writer(args, src) if args.write else None
-    total = os.path.getsize(args.read) if getattr(args, "read", None) else 0
+        return run_live(args, expr)
+    return run_file(args, expr)
+
+
+def open_savefiles(args: argparse.Namespace, linktype: int, like: Any = None) -> SaveFiles:
+    """The -w output with its rotation options."""
+    return SaveFiles(
+        args.write,
+        linktype,
+        like=like,
+        file_size=args.file_size,
+        file_count=args.file_count,
+        rotate_seconds=args.rotate_seconds,
+    )
+
+
+def consume(
+    args: argparse.Namespace,
+    next_batch: Callable[[int], list | None],
+    saved: SaveFiles | None,
+    records: list[dict],
+    progress: Callable[[int], None],
+) -> tuple[int, str | None]:
+    """The capture loop both sources share: take batches until -c N, the end (``None``), a
+    signal or an error; write, print or record each packet and free it. Returns (packets
+    handled, the error's one line or None)."""
+    printer = None if saved is not None or args.json else PacketPrinter(args, sys.stdout)
     limit = args.count
-    records: list[dict] = []
-    error: str | None = None
     n = 0
-    out = sys.stdout
-    with src, Progress() as progress:
+    with Stop() as stop:
         try:
-            while limit is None or n < limit:
-                batch = src.read_batch(BATCH if limit is None else min(BATCH, limit - n))
-                if not batch:
+            while not stop.signum and (limit is None or n < limit):
+                batch = next_batch(BATCH if limit is None else min(BATCH, limit - n))
+                if batch is None:
                     break
-                for skb in batch:
+                for i, skb in enumerate(batch):
+                    try:
+                        if saved is not None:
+                            saved.write(skb)
+                        elif args.json:
+                            records.append(json_record(n + 1, skb))
+                        else:
+                            printer.print(skb)  # type: ignore[union-attr]
+                    except BaseException:
+                        for rest in batch[i + 1 :]:
+                            rest.free()
+                        raise
+                    finally:
+                        skb.free()
                     n += 1
-                    if writer is not None:
-                        writer.write(skb)
-                    elif args.json:
-                        records.append(json_record(n, skb))
-                    else:
-                        data = bytes(skb)
-                        line = summary(data, skb.linktype, skb.wire_len)
-                        out.write(f"{timestr(skb.tstamp)} {line}\n")
-                    skb.free()
-                if progress.due():
-                    done = getattr(src, "bytes_read", 0)
-                    pct = f" ({100 * done / total:.0f}%)" if total else ""
-                    progress.update(f"{n} packets{pct}")
-        except CaptureFormatError as err:
-            error = str(err)
+                progress(n)
+        except FileLimitReached as done:
+            print(f"fragpool capture: {done}", file=sys.stderr)
+        except BrokenPipeError:  # whoever read our stdout stopped: end quietly (cli.main)
+            raise
+        except (SaveFileError, OSError, ValueError) as err:
+            return n, one_line(err)
         finally:
-            if writer is not None:
-                writer.close()
+            if saved is not None:
+                try:
+                    saved.close()
+                except SaveFileError as err:
+                    return n, str(err)
+    return n, None
+
+
+def run_file(args: argparse.Namespace, expr: str | None) -> int:
+    """`fragpool capture -r FILE|- ...`."""
+    from ..io.bpf import FilterError
+    from ..io.files.errors import CaptureFormatError
+    from ..io.files.reader import open_offline
+
+    source: Any = sys.stdin.buffer if args.read == "-" else args.read
+    try:
+        src = open_offline(source, strict=not args.lenient, filter=expr)
+    except (CaptureFormatError, FilterError, OSError) as err:
+        print(f"fragpool capture: {one_line(err)}", file=sys.stderr)
+        return 1
+    shown = "standard input" if args.read == "-" else args.read
+    total = os.path.getsize(args.read) if args.read != "-" and os.path.isfile(args.read) else 0
+    records: list[dict] = []
+    with src, Progress() as bar:
+        saved = None
+        if args.write:
+            like = src if hasattr(src.fmt, "file_header") else None
+            try:
+                saved = open_savefiles(args, src.linktype, like)
+            except SaveFileError as err:
+                print(f"fragpool capture: {err}", file=sys.stderr)
+                return 1
+
+        def next_batch(budget: int) -> list | None:
+            return src.read_batch(budget) or None
+
+        def progress(n: int) -> None:
+            if bar.due():
+                done = getattr(src, "bytes_read", 0)
+                pct = f" ({100 * done / total:.0f}%)" if total else ""
+                bar.update(f"{n} packets{pct}")
+
+        # damage in the file ends the loop as an error, once every good packet was handled
+        n, error = consume(args, next_batch, saved, records, progress)
         stats = dict(src.stats())
     if args.json:
-        doc = {"source": args.read, "linktype": src.linktype, "packets": n, "stats": stats}
-        emit_json(out, doc, error, records if writer is None else None, args.write)
+        doc = {"source": shown, "linktype": src.linktype, "packets": n, "stats": stats}
+        emit_json(sys.stdout, doc, error, records if not args.write else None, args.write)
     else:
-        if writer is not None:
-            print(f"{n} packets written to {args.write}", file=sys.stderr)
+        sys.stdout.flush()
+        if saved is not None and not error:
+            where = "standard output" if args.write == "-" else ", ".join(saved.names)
+            print(f"{n} packets written to {where}", file=sys.stderr)
         if error:
             print(f"fragpool capture: {error}", file=sys.stderr)
     return 1 if error else 0

@@ -23,6 +23,7 @@ from ..driver import POOL_KINDS, FileWire, LiveWire, RxDevice
 from ..driver.constants import DEFAULT_BUDGET, DEFAULT_RING_SIZE, DEFAULT_RINGS
 from ..progress import Progress
 from ..stats import Snapshot
+from ._args import positive
 
 #: The capture `fragpool driver` receives when given no source.
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "sample.pcap"
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("-r", dest="file", metavar="FILE", help="receive a pcap/pcapng file")
     src.add_argument("-i", dest="interface", metavar="IF", help="receive a live interface")
-    p.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames (-i)")
+    p.add_argument("-c", dest="count", type=positive("-c"), metavar="N", help="stop after N frames")
     p.add_argument("--rings", type=int, default=DEFAULT_RINGS, metavar="N")
     p.add_argument("--ring-size", type=int, default=DEFAULT_RING_SIZE, metavar="N")
     p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, metavar="N", help="NAPI weight")
@@ -74,7 +75,7 @@ def _wire(args: argparse.Namespace) -> tuple[object, str]:
     if not path.exists():
         what = "the bundled sample capture" if not args.file else "capture file"
         raise FileNotFoundError(f"{what} {path} does not exist")
-    return FileWire(path), str(path)
+    return FileWire(path, count=args.count), str(path)
 
 
 def _device(args: argparse.Namespace, wire: object, pool: str) -> RxDevice:

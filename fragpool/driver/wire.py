@@ -90,12 +90,16 @@ class FileWire(MemoryWire):
     """A capture file (pcap or pcapng, via ``fragpool.open_offline``) as the wire.
 
     The reader has a PageAllocator of its own: its buffers are the file's, not the NIC's,
-    and stay out of the device's page counts.
+    and stay out of the device's page counts. ``count`` ends the wire after that many
+    frames (tcpdump's -c).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], count: int | None = None) -> None:
         import fragpool
 
+        if count is not None and count < 1:
+            raise ValueError(f"count must be >= 1, not {count}")
+        self.count = count
         self.path = os.fspath(path)
         self.reader_allocator = PageAllocator()
         self.reader = fragpool.open_offline(self.path, allocator=self.reader_allocator)
@@ -110,6 +114,10 @@ class FileWire(MemoryWire):
         n = 0
         ethernet = self.reader.linktype == LINKTYPE_ETHERNET
         steer = self.rss.steer
+        if self.count is not None:
+            burst = min(burst, self.count - self.offered)
+            if burst <= 0:
+                return -1
         for skb in self.reader.read_batch(burst) if burst > 0 else ():
             frame = skb.linear_view() if not skb.data_len else bytes(skb)
             ring, rss_hash = steer(frame) if ethernet else (0, 0)

@@ -15,10 +15,17 @@ LINKTYPE_LINUX_SLL = 113
 
 
 def _layer_for(linktype: int) -> Any:
+    """scapy's layer for a link type, whatever the user imported: scapy registers a link
+    type only when the module defining its layer loads, so load them all if it is unknown."""
     from scapy.config import conf
-    from scapy.packet import Raw
 
-    return conf.l2types.num2layer.get(linktype, Raw)
+    layer = conf.l2types.num2layer.get(linktype)
+    if layer is None:
+        import scapy.layers.all  # noqa: F401 - registers every layer's link type
+        from scapy.packet import Raw
+
+        layer = conf.l2types.num2layer.get(linktype, Raw)
+    return layer
 
 
 def to_scapy(skb: SkBuff) -> Any:

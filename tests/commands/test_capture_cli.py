@@ -11,7 +11,7 @@ HDR = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 
 
 def capture(tmp_path, n=5):
-    frame = bytes(12) + b"\x08\x00" + bytes([0x45]) + bytes(19) + bytes(8)
+    frame = bytes(12) + b"\x08\x00" + bytes([0x45, 0, 0, 28]) + bytes(16) + bytes(8)
     path = tmp_path / "c.pcap"
     recs = b"".join(struct.pack("<IIII", 1_700_000_000 + i, i, 42, 42) + frame for i in range(n))
     path.write_bytes(HDR + recs)
@@ -22,7 +22,8 @@ def test_capture_text_json_and_write(tmp_path, capsys):
     path = capture(tmp_path)
     assert main(["capture", "-r", str(path), "-c", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3 and all("IP 0.0.0.0 > 0.0.0.0" in ln for ln in lines)
+    # what tcpdump -n prints for an IPv4 header of protocol 0 and 8 bytes after it
+    assert len(lines) == 3 and all(ln.endswith(" IP 0.0.0.0 > 0.0.0.0:  ip-proto-0 8") for ln in lines)
     assert main(["capture", "-r", str(path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["packets"] == 5 and doc["records"][1]["tstamp"] == 1_700_000_001_000_001_000

@@ -1,4 +1,4 @@
-"""The one error of the filter layer: an expression libpcap refuses, or a program that is invalid."""
+"""The one error of the filter layer: an expression libpcap refuses, or an invalid program."""
 
 from __future__ import annotations
 

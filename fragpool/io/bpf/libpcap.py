@@ -135,9 +135,7 @@ def compile(expr: str, linktype: int = 1, snaplen: int = MAXIMUM_SNAPLEN) -> Pro
         finally:
             lib.pcap_close(handle)
     try:
-        insns = [
-            (ins.code, ins.jt, ins.jf, ins.k) for ins in prog.bf_insns[: prog.bf_len]
-        ]
+        insns = [(ins.code, ins.jt, ins.jf, ins.k) for ins in prog.bf_insns[: prog.bf_len]]
     finally:
         lib.pcap_freecode(ctypes.byref(prog))
     return Program(insns, expr, linktype, snaplen)

@@ -13,7 +13,7 @@ from .linktypes import (
     MAXIMUM_SNAPLEN,
 )
 from .reader import OfflineReader, open_offline
-from .writer import PcapngWriter, PcapWriter, open_dump
+from .writer import LinkTypeError, PcapngWriter, PcapWriter, open_dump
 
 __all__ = [
     "LINKTYPE_ETHERNET",
@@ -22,6 +22,7 @@ __all__ = [
     "LINKTYPE_RAW",
     "MAXIMUM_SNAPLEN",
     "CaptureFormatError",
+    "LinkTypeError",
     "OfflineReader",
     "PcapWriter",
     "PcapngWriter",

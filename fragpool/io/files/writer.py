@@ -17,18 +17,52 @@ import struct
 from typing import Any, BinaryIO
 
 from .linktypes import LINKTYPE_ETHERNET, MAXIMUM_SNAPLEN
+from .linktypes import name as linktype_name
 from .pcap import MAGIC_MODIFIED, MAGIC_NSEC, MAGIC_USEC
 
 NS = 1_000_000_000
 
 
-class _Writer(abc.ABC):
-    """What both writers share: the file, write(skb), close, the context manager."""
+class LinkTypeError(ValueError):
+    """A packet of one link type written to a classic pcap file of another."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._f: BinaryIO = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+    def __init__(self, path: str, number: int, linktype: int, file_linktype: int) -> None:
+        self.path, self.number = path, number
+        self.linktype, self.file_linktype = linktype, file_linktype
+        theirs = f"{linktype_name(linktype)} ({linktype})"
+        ours = f"{linktype_name(file_linktype)} ({file_linktype})"
+        super().__init__(
+            f"{path}: packet {number} has link type {theirs}, but a classic pcap file holds "
+            f"one link type and this one's is {ours}; write pcapng (a name ending in .pcapng) "
+            "to keep each packet's own"
+        )
+
+
+class _Writer(abc.ABC):
+    """What both writers share: the file, write(skb), close, the context manager.
+
+    ``path`` is a file name, or a binary file object (``sys.stdout.buffer`` for a pipe) that
+    the writer writes to and flushes but does not close. ``size`` counts the bytes written.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | BinaryIO) -> None:
+        if isinstance(path, (str, bytes, os.PathLike)):
+            self.path = os.fsdecode(path)
+            self._f: BinaryIO = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+            self._owns = True
+        elif callable(getattr(path, "write", None)):
+            name = getattr(path, "name", None)
+            self.path = name if isinstance(name, str) else f"<{type(path).__name__}>"
+            self._f = path
+            self._owns = False
+        else:
+            raise TypeError(f"a writer takes a path or a binary file object, not {path!r}")
         self.packets = 0
+        self.size = 0
+
+    def _put(self, data: bytes) -> None:
+        self._f.write(data)
+        self.size += len(data)
 
     def write(self, skb: Any) -> None:
         """Write one packet: the skb's bytes and metadata."""
@@ -49,8 +83,13 @@ class _Writer(abc.ABC):
         self._f.flush()
 
     def close(self) -> None:
-        if not self._f.closed:
+        """Flush and close the file (a file object given to the writer is flushed only)."""
+        if self._f.closed:
+            return
+        if self._owns:
             self._f.close()
+        else:
+            self._f.flush()
 
     def __enter__(self) -> _Writer:
         return self
@@ -85,7 +124,7 @@ class PcapWriter(_Writer):
         self.modified = modified
         self.swapped = swapped
         self._rec = struct.Struct(byteorder + ("IIIIiHBx" if modified else "IIII"))
-        self._f.write(header)
+        self._put(header)
 
     @classmethod
     def like(cls, reader: Any, path: str | os.PathLike[str]) -> PcapWriter:
@@ -111,7 +150,14 @@ class PcapWriter(_Writer):
         ifindex: int = 0,
         meta: Any = None,
     ) -> None:
-        """Write one record: ``data`` captured at ``tstamp`` ns, ``wire_len`` on the wire."""
+        """Write one record: ``data`` captured at ``tstamp`` ns, ``wire_len`` on the wire.
+
+        A packet whose ``meta`` has another link type than the file's is refused: a classic
+        pcap file has one link type for all its records (pcapng has one per interface).
+        """
+        linktype = getattr(meta, "linktype", None)
+        if linktype is not None and linktype != self.linktype and linktype >= 0:
+            raise LinkTypeError(self.path, self.packets + 1, linktype, self.linktype)
         sec, frac = divmod(tstamp, NS)
         incl = len(data)
         orig = incl if wire_len is None else wire_len
@@ -123,8 +169,8 @@ class PcapWriter(_Writer):
             head = self._rec.pack(sec, frac // self.units, incl, orig, ifindex, protocol, pkt_type)
         else:
             head = self._rec.pack(sec, frac // self.units, incl, orig)
-        self._f.write(head)
-        self._f.write(data)
+        self._put(head)
+        self._put(data)
         self.packets += 1
 
 
@@ -148,7 +194,7 @@ class PcapngWriter(_Writer):
 
     def _block(self, btype: int, body: bytes) -> None:
         total = 12 + len(body)
-        self._f.write(struct.pack("<II", btype, total) + body + struct.pack("<I", total))
+        self._put(struct.pack("<II", btype, total) + body + struct.pack("<I", total))
 
     def interface(self, ifindex: int, linktype: int) -> int:
         """The IDB number for packets of ``ifindex`` with ``linktype`` (written on first use)."""
@@ -184,16 +230,18 @@ def _option(code: int, value: bytes) -> bytes:
 
 
 def open_dump(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | BinaryIO,
     linktype: int = LINKTYPE_ETHERNET,
     *,
     format: str | None = None,
     nanosecond: bool = False,
 ) -> PcapWriter | PcapngWriter:
     """pcap_dump_open(): a writer for ``path``; pcapng when ``format`` says so or the name
-    ends in .pcapng, else classic pcap (nanosecond timestamps if asked)."""
+    ends in .pcapng, else classic pcap (nanosecond timestamps if asked). ``path`` may be a
+    binary file object (left open)."""
     if format is None:
-        format = "pcapng" if os.fspath(path).endswith(".pcapng") else "pcap"
+        named = isinstance(path, (str, os.PathLike)) and os.fspath(path).endswith(".pcapng")
+        format = "pcapng" if named else "pcap"
     if format == "pcapng":
         return PcapngWriter(path, linktype)
     if format == "pcap":

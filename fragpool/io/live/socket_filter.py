@@ -45,7 +45,7 @@ def linktype_for(ifname: str) -> str:
         raise LiveCaptureError(
             errno.EINVAL,
             f"interface {ifname!r} has ARPHRD type {arphrd}, which fragpool has no link type "
-            "for; pass linktype= explicitly (a libpcap name such as EN10MB)"
+            "for; pass linktype= explicitly (a libpcap name such as EN10MB)",
         ) from None
 
 

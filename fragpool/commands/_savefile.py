@@ -1,0 +1,142 @@
+"""The ``-w`` output of `fragpool capture`: one file, standard output, or tcpdump's rotation.
+
+``-w -`` writes the capture to standard output (so it pipes into ``tcpdump -r -``). With
+``-C SIZE`` a new file is started before a packet would be written to a file already
+larger than SIZE millions of bytes: OUT, then OUT1, OUT2, ...; ``-W COUNT`` names them with
+a fixed number of digits (OUT0 .. OUT{COUNT-1}) and starts again at the first, a ring of
+files. With ``-G SECONDS`` the file is replaced every SECONDS (checked as packets arrive),
+OUT being a strftime(3) pattern of the local time; ``-W COUNT`` then stops the capture after
+COUNT files. These are tcpdump's rules. Each file is closed whole before the next opens, so
+a signal between packets leaves every file complete.
+
+Every failure to open or write is a :class:`SaveFileError` whose message names the file.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from ..io.files.writer import PcapWriter, open_dump
+
+MEGA = 1_000_000  # tcpdump's -C unit: millions of bytes
+
+
+class SaveFileError(Exception):
+    """Writing the capture failed; the message is one line naming the file."""
+
+
+class FileLimitReached(Exception):  # noqa: N818 - a stop signal, not a failure
+    """-G with -W: the last of the COUNT files is full (tcpdump exits with status 0)."""
+
+
+def _digits(count: int) -> int:
+    """How many digits tcpdump gives the numbers of COUNT rotated files (those of COUNT-1)."""
+    return len(str(count - 1)) if count > 1 else 0
+
+
+class SaveFiles:
+    """Where the packets go: ``write(skb)``, ``close()``; ``names`` lists the files opened.
+
+    ``like`` is the reader of a classic pcap input, whose header a pcap output repeats (so
+    a copy is byte-identical); ``pcapng`` forces pcapng (else a name ending in .pcapng does).
+    """
+
+    def __init__(
+        self,
+        out: str,
+        linktype: int,
+        *,
+        like: Any = None,
+        file_size: int | None = None,
+        file_count: int | None = None,
+        rotate_seconds: int | None = None,
+    ) -> None:
+        self.out = out
+        self.linktype = linktype
+        self.like = like
+        self.limit = file_size * MEGA if file_size else None
+        self.count = file_count
+        self.seconds = rotate_seconds
+        self.digits = _digits(file_count) if file_count else 0
+        self.names: list[str] = []
+        self.packets = 0
+        self._number = 0
+        self._rotations = 0
+        self._opened_at = time.time()
+        self._writer: Any = None
+        self._open(self._name(0))
+
+    @property
+    def stdout(self) -> bool:
+        return self.out == "-"
+
+    def _name(self, number: int) -> str:
+        base = self.out
+        if self.seconds:
+            base = time.strftime(base, time.localtime(self._opened_at))
+        if number == 0 and self.digits == 0:
+            return base
+        return f"{base}{number:0{self.digits}d}"
+
+    def _open(self, name: str) -> None:
+        target: Any = sys.stdout.buffer if self.stdout else name
+        shown = "standard output" if self.stdout else name
+        try:
+            if self.like is not None and not name.endswith(".pcapng"):
+                self._writer = PcapWriter.like(self.like, target)
+            else:
+                self._writer = open_dump(target, self.linktype)
+        except OSError as err:
+            raise SaveFileError(f"{shown}: {err.strerror or err}") from None
+        if name not in self.names:
+            self.names.append(name)
+
+    def _rotate(self) -> None:
+        now = time.time()
+        if self.seconds and now - self._opened_at >= self.seconds:
+            self._rotations += 1
+            if self.count and self._rotations >= self.count:
+                raise FileLimitReached(f"Maximum file limit reached: {self.count}")
+            self._close_current()
+            self._opened_at = now
+            self._number = 0
+            self._open(self._name(0))
+        if self.limit is not None and self._writer.size > self.limit:
+            self._close_current()
+            self._number += 1
+            if self.count and self._number >= self.count:
+                self._number = 0
+            self._open(self._name(self._number))
+
+    def write(self, skb: Any) -> None:
+        """Write one packet, starting the next file first when the rotation rules say so."""
+        if not self.stdout and (self.limit is not None or self.seconds):
+            self._rotate()
+        try:
+            self._writer.write(skb)
+        except BrokenPipeError:  # the reader of -w - went away: the capture just ends
+            raise
+        except OSError as err:
+            raise SaveFileError(f"{self._where()}: {err.strerror or err}") from None
+        except ValueError as err:  # a link type the file cannot hold: the message names it
+            raise SaveFileError(str(err)) from None
+        self.packets += 1
+
+    def _where(self) -> str:
+        return "standard output" if self.stdout else self.names[-1]
+
+    def _close_current(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except BrokenPipeError:
+                raise
+            except OSError as err:
+                raise SaveFileError(f"{self._where()}: {err.strerror or err}") from None
+
+    def close(self) -> None:
+        """Close the current file (flushing it: a full disk shows here, naming the file)."""
+        self._close_current()
