@@ -46,7 +46,7 @@ def run_live(args: argparse.Namespace, expr: str | None) -> int:
     from ..io.bpf import FilterError
     from ..io.live.capture import open_live
     from ..io.live.errors import LiveCaptureError
-    from .capture import consume, open_savefiles
+    from ._capture_loop import consume, open_savefiles
 
     opts: dict[str, Any] = {"mode": args.mode, "promisc": args.promisc, "filter": expr}
     if args.snaplen is not None:
@@ -58,7 +58,7 @@ def run_live(args: argparse.Namespace, expr: str | None) -> int:
         return 1
     records: list[dict] = []
     try:
-        saved = open_savefiles(args, cap.linktype) if args.write else None
+        saved = open_savefiles(args, cap.linktype, cap.snaplen) if args.write else None
     except SaveFileError as err:
         cap.close()
         print(f"fragpool capture: {err}", file=sys.stderr)

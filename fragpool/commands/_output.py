@@ -22,11 +22,13 @@ class PacketPrinter:
     def __init__(self, args: argparse.Namespace, out: Any) -> None:
         self.out = out
         self.clock = Clock(getattr(args, "tflag", 0))
-        self.dissector = Dissector(
-            quiet=getattr(args, "quiet", False), link=getattr(args, "link", False)
-        )
         self.hex = getattr(args, "hex", 0)
         self.hex_ascii = getattr(args, "hex_ascii", 0)
+        self.dissector = Dissector(
+            quiet=getattr(args, "quiet", False),
+            link=getattr(args, "link", False),
+            dumping=bool(self.hex or self.hex_ascii),
+        )
         self.ascii = getattr(args, "ascii", 0)
         self.verbose = getattr(args, "verbose", 0)
 

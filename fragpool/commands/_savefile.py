@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+from ..io.files.linktypes import MAXIMUM_SNAPLEN
 from ..io.files.writer import PcapWriter, open_dump
 
 MEGA = 1_000_000  # tcpdump's -C unit: millions of bytes
@@ -40,7 +41,8 @@ class SaveFiles:
     """Where the packets go: ``write(skb)``, ``close()``; ``names`` lists the files opened.
 
     ``like`` is the reader of a classic pcap input, whose header a pcap output repeats (so
-    a copy is byte-identical); ``pcapng`` forces pcapng (else a name ending in .pcapng does).
+    a copy is byte-identical); otherwise the file declares ``snaplen``, as tcpdump's do. A
+    name ending in .pcapng is written as pcapng.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class SaveFiles:
         out: str,
         linktype: int,
         *,
+        snaplen: int = MAXIMUM_SNAPLEN,
         like: Any = None,
         file_size: int | None = None,
         file_count: int | None = None,
@@ -55,6 +58,7 @@ class SaveFiles:
     ) -> None:
         self.out = out
         self.linktype = linktype
+        self.snaplen = snaplen
         self.like = like
         self.limit = file_size * MEGA if file_size else None
         self.count = file_count
@@ -87,7 +91,7 @@ class SaveFiles:
             if self.like is not None and not name.endswith(".pcapng"):
                 self._writer = PcapWriter.like(self.like, target)
             else:
-                self._writer = open_dump(target, self.linktype)
+                self._writer = open_dump(target, self.linktype, snaplen=self.snaplen)
         except OSError as err:
             raise SaveFileError(f"{shown}: {err.strerror or err}") from None
         if name not in self.names:

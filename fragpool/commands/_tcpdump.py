@@ -77,19 +77,26 @@ def _ip6(b: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6, b)
 
 
-def _ethertype(t: int) -> str:
-    return f"{ETHERTYPES.get(t, 'Unknown')} (0x{t:04x})"
+def _ethertype(t: int, quiet: bool = False) -> str:
+    """tcpdump -e's ethertype: its name and number (-q: the name alone, when known)."""
+    name = ETHERTYPES.get(t)
+    if quiet and name:
+        return name
+    return f"{name or 'Unknown'} (0x{t:04x})"
 
 
 class Dissector:
     """One capture's worth of tcpdump lines: ``line(data, linktype, wire_len)``.
 
-    ``quiet`` is tcpdump's -q, ``link`` its -e. Holds the TCP conversations seen so far.
+    ``quiet`` is tcpdump's -q, ``link`` its -e; ``dumping`` says -x or -X will dump every
+    packet, so an undecodable payload is not dumped a second time (tcpdump's
+    suppress_default_print). Holds the TCP conversations seen so far.
     """
 
-    def __init__(self, *, quiet: bool = False, link: bool = False) -> None:
+    def __init__(self, *, quiet: bool = False, link: bool = False, dumping: bool = False) -> None:
         self.quiet = quiet
         self.link = link
+        self.dumping = dumping
         self._tcp: dict[tuple, tuple[int, int]] = {}
         self.hdrlen = 0  # the link-level header length of the last packet (for -x / -A)
 
@@ -111,13 +118,15 @@ class Dissector:
         off = 14
         prefix = ""
         if self.link:
-            prefix = head + f"ethertype {_ethertype(etype)}, length {wire_len}: "
+            kind = _ethertype(etype, True) if self.quiet else f"ethertype {_ethertype(etype)}"
+            prefix = head + f"{kind}, length {wire_len}: "
         while etype in _VLAN_TYPES and len(data) >= off + 4:
             tci, etype = struct.unpack_from("!HH", data, off)
             off += 4
             if self.link:
                 prefix += f"vlan {tci & 0xFFF}, p {tci >> 13}, "
-                prefix += f"{'DEI, ' if tci & 0x1000 else ''}ethertype {_ethertype(etype)}, "
+                kind = _ethertype(etype, True) if self.quiet else f"ethertype {_ethertype(etype)}"
+                prefix += f"{'DEI, ' if tci & 0x1000 else ''}{kind}, "
         self.hdrlen = off
         payload = data[off:]
         length = wire_len - off
@@ -131,7 +140,7 @@ class Dissector:
             return head + f"Unknown Ethertype (0x{etype:04x}), length {wire_len}: "
         if not self.link:  # tcpdump shows the link header and dumps what it cannot decode
             prefix = head + f"ethertype {_ethertype(etype)}, length {wire_len}: "
-        return prefix + hex_ascii_dump(payload)
+        return prefix if self.dumping else prefix + hex_ascii_dump(payload)
 
     def _ip_any(self, data: bytes, length: int) -> str:
         version = data[0] >> 4 if data else 0

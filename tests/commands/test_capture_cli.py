@@ -23,7 +23,9 @@ def test_capture_text_json_and_write(tmp_path, capsys):
     assert main(["capture", "-r", str(path), "-c", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     # what tcpdump -n prints for an IPv4 header of protocol 0 and 8 bytes after it
-    assert len(lines) == 3 and all(ln.endswith(" IP 0.0.0.0 > 0.0.0.0:  ip-proto-0 8") for ln in lines)
+    assert len(lines) == 3 and all(
+        ln.endswith(" IP 0.0.0.0 > 0.0.0.0:  ip-proto-0 8") for ln in lines
+    )
     assert main(["capture", "-r", str(path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["packets"] == 5 and doc["records"][1]["tstamp"] == 1_700_000_001_000_001_000

@@ -235,15 +235,17 @@ def open_dump(
     *,
     format: str | None = None,
     nanosecond: bool = False,
+    snaplen: int = MAXIMUM_SNAPLEN,
 ) -> PcapWriter | PcapngWriter:
     """pcap_dump_open(): a writer for ``path``; pcapng when ``format`` says so or the name
     ends in .pcapng, else classic pcap (nanosecond timestamps if asked). ``path`` may be a
-    binary file object (left open)."""
+    binary file object (left open); ``snaplen`` is the one the file declares (tcpdump
+    declares its capture's)."""
     if format is None:
         named = isinstance(path, (str, os.PathLike)) and os.fspath(path).endswith(".pcapng")
         format = "pcapng" if named else "pcap"
     if format == "pcapng":
-        return PcapngWriter(path, linktype)
+        return PcapngWriter(path, linktype, snaplen=snaplen)
     if format == "pcap":
-        return PcapWriter(path, linktype, nanosecond=nanosecond)
+        return PcapWriter(path, linktype, nanosecond=nanosecond, snaplen=snaplen)
     raise ValueError(f"format {format!r} must be 'pcap' or 'pcapng'")

@@ -1,4 +1,4 @@
-"""Offline checks of the live-capture pieces: filter compiling, VLAN re-insertion, fixtures, CI hook."""
+"""Offline checks of the live-capture pieces: filters, VLAN re-insertion, fixtures, CI hook."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from fragpool.io.live import socket_filter as bpf
 from fragpool.io.live.errors import FilterError
 from fragpool.io.live.if_packet import TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID
 from fragpool.io.live.packet_socket import LiveCaptureError, reinsert_vlan, vlan_of
-
 
 TESTS = Path(__file__).resolve().parents[2]  # the tests folder, home of conftest.py
 

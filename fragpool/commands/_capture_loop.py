@@ -1,0 +1,82 @@
+"""The capture loop `fragpool capture` runs on a file and on an interface alike.
+
+Batches come from the source until -c N, the source's end, a signal or an error; each
+packet is saved (-w), recorded (--json) or printed, then freed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ._output import PacketPrinter, Stop, json_record, one_line
+from ._savefile import FileLimitReached, SaveFileError, SaveFiles
+
+BATCH = 64
+
+
+def open_savefiles(
+    args: argparse.Namespace, linktype: int, snaplen: int, like: Any = None
+) -> SaveFiles:
+    """The -w output with its rotation options."""
+    return SaveFiles(
+        args.write,
+        linktype,
+        snaplen=snaplen,
+        like=like,
+        file_size=args.file_size,
+        file_count=args.file_count,
+        rotate_seconds=args.rotate_seconds,
+    )
+
+
+def consume(
+    args: argparse.Namespace,
+    next_batch: Callable[[int], list | None],
+    saved: SaveFiles | None,
+    records: list[dict],
+    progress: Callable[[int], None],
+) -> tuple[int, str | None]:
+    """The capture loop both sources share: take batches until -c N, the end (``None``), a
+    signal or an error; write, print or record each packet and free it. Returns (packets
+    handled, the error's one line or None)."""
+    printer = None if saved is not None or args.json else PacketPrinter(args, sys.stdout)
+    limit = args.count
+    n = 0
+    with Stop() as stop:
+        try:
+            while not stop.signum and (limit is None or n < limit):
+                batch = next_batch(BATCH if limit is None else min(BATCH, limit - n))
+                if batch is None:
+                    break
+                for i, skb in enumerate(batch):
+                    try:
+                        if saved is not None:
+                            saved.write(skb)
+                        elif args.json:
+                            records.append(json_record(n + 1, skb))
+                        else:
+                            printer.print(skb)  # type: ignore[union-attr]
+                    except BaseException:
+                        for rest in batch[i + 1 :]:
+                            rest.free()
+                        raise
+                    finally:
+                        skb.free()
+                    n += 1
+                progress(n)
+        except FileLimitReached as done:
+            print(f"fragpool capture: {done}", file=sys.stderr)
+        except BrokenPipeError:  # whoever read our stdout stopped: end quietly (cli.main)
+            raise
+        except (SaveFileError, OSError, ValueError) as err:
+            return n, one_line(err)
+        finally:
+            if saved is not None:
+                try:
+                    saved.close()
+                except SaveFileError as err:
+                    return n, str(err)
+    return n, None
