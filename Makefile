@@ -36,17 +36,19 @@ $(STAMP): $(DEPS) $(SOURCES)
 
 build: $(STAMP)
 
-# System tools the tests drive (tcpdump, tshark, trafgen from netsniff-ng, ip from iproute2).
-# Installed only where missing, and only as root (CI runs as root).
+# System tools the tests drive (tcpdump, tshark, trafgen from netsniff-ng, ip from iproute2)
+# and libpcap, whose filter compiler fragpool calls. Installed only where missing, and only
+# as root (CI runs as root).
 TOOLS := tcpdump tshark trafgen ip
 tools:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	ldconfig -p 2>/dev/null | grep -q 'libpcap\.so' || missing="$$missing libpcap"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-	      tcpdump tshark netsniff-ng iproute2 >/dev/null; \
+	      tcpdump tshark netsniff-ng iproute2 libpcap0.8 >/dev/null; \
 	  else echo "missing tools:$$missing (run as root to install them)"; fi; \
 	fi
 

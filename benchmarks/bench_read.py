@@ -14,7 +14,11 @@ subprocess of its own (so its peak RSS is its own), touching one byte of every p
 - "fragpool, free() each": the same with every skb freed by its own ``skb.free()``;
 - "fragpool, linear_view()[0]": the byte read through a memoryview of the packet;
 - "fragpool pure Python": the first row's loop with the .py sources interpreted;
-- dpkt.pcap.Reader, scapy's RawPcapReader and, when installed, pcapy-ng's open_offline.
+- dpkt.pcap.Reader, scapy's RawPcapReader and, when installed, pcapy-ng's open_offline;
+- "filtered" rows: fragpool with ``open_offline(path, filter=FILTER)`` (libpcap's compiled
+  program run by fragpool's classic-BPF interpreter) against pcapy-ng with ``setfilter``
+  (libpcap's own interpreter), both keeping the same 5/12 of the packets. No target: the
+  figures show what a filter costs.
 
 Readers run in turn within every round (``--runs``, default 3) and the medians are shown:
 packets/s, MB/s of file, peak RSS and fragpool's speed over each peer. The fragpool rows run
@@ -96,12 +100,16 @@ def capture_path(packets: int) -> str:
 
 
 # --------------------------------------------------------------------------- readers
+#: The filtered rows' expression: keeps the 576- and 1500-byte frames (5 of every 12).
+FILTER = "udp and greater 500"
+
+
 def read_fragpool(path: str, how: str = "index") -> dict:
     """Batches of 256 skbs, each packet's first byte read through the public API, then freed.
 
     ``how``: "index" reads ``skb[0]`` and frees the batch with kfree_skb_list; "each" reads
     ``skb[0]`` and frees every skb with its own free(); "view" reads ``linear_view()[0]``
-    (a memoryview per packet) and frees the batch.
+    (a memoryview per packet) and frees the batch; "filter" is "index" with FILTER.
     """
     import fragpool
     from fragpool.io.files.reader import open_offline
@@ -111,7 +119,8 @@ def read_fragpool(path: str, how: str = "index") -> dict:
     pa = PageAllocator()
     n = touched = 0
     peak_pages = 0
-    with open_offline(path, allocator=pa) as reader:
+    expr = FILTER if how == "filter" else None
+    with open_offline(path, allocator=pa, filter=expr) as reader:
         read_batch = reader.read_batch
         in_use = pa.in_use_pages
         while True:
@@ -153,6 +162,10 @@ def read_fragpool_view(path: str) -> dict:
     return read_fragpool(path, "view")
 
 
+def read_fragpool_filter(path: str) -> dict:
+    return read_fragpool(path, "filter")
+
+
 def read_dpkt(path: str) -> dict:
     import dpkt
 
@@ -175,11 +188,13 @@ def read_scapy(path: str) -> dict:
     return {"packets": n, "touched": touched}
 
 
-def read_pcapy(path: str) -> dict:
+def read_pcapy(path: str, expr: str | None = None) -> dict:
     import pcapy
 
     n = touched = 0
     reader = pcapy.open_offline(path)
+    if expr is not None:
+        reader.setfilter(expr)
     while True:
         header, buf = reader.next()
         if header is None:
@@ -187,6 +202,10 @@ def read_pcapy(path: str) -> dict:
         touched ^= buf[0]
         n += 1
     return {"packets": n, "touched": touched}
+
+
+def read_pcapy_filter(path: str) -> dict:
+    return read_pcapy(path, FILTER)
 
 
 READERS = {
@@ -197,10 +216,20 @@ READERS = {
     "dpkt": read_dpkt,
     "scapy RawPcapReader": read_scapy,
     "pcapy-ng": read_pcapy,
+    "fragpool, filtered": read_fragpool_filter,
+    "fragpool pure Python, filtered": read_fragpool_filter,
+    "pcapy-ng, filtered": read_pcapy_filter,
 }
-MODULES = {"dpkt": "dpkt", "scapy RawPcapReader": "scapy", "pcapy-ng": "pcapy"}
+MODULES = {
+    "dpkt": "dpkt",
+    "scapy RawPcapReader": "scapy",
+    "pcapy-ng": "pcapy",
+    "pcapy-ng, filtered": "pcapy",
+}
 #: Readers that run fragpool's .py sources interpreted (FRAGPOOL_NO_EXTENSIONS=1).
-PURE = {"fragpool pure Python"}
+PURE = {"fragpool pure Python", "fragpool pure Python, filtered"}
+#: Readers that keep only FILTER's packets.
+FILTERED = {"fragpool, filtered", "fragpool pure Python, filtered", "pcapy-ng, filtered"}
 
 
 def run_child(name: str, path: str) -> None:
@@ -277,9 +306,29 @@ def main(argv: list[str] | None = None) -> int:
     pure = med.get("fragpool pure Python")
     if pure:
         print(f"fragpool compiled / pure Python: {frag['pps'] / pure['pps']:.2f}x")
+    filtered, peer = med.get("fragpool, filtered"), med.get("pcapy-ng, filtered")
+    if filtered:
+        # packets/s of the filtered rows count packets read, kept or not
+        seconds = {name: m["seconds"] for name, m in med.items() if name in FILTERED}
+        for name in seconds:
+            med[name]["pps_read"] = args.packets / seconds[name]
+        line = f"filter {FILTER!r}: fragpool reads {filtered['pps_read']:,.0f} packets/s"
+        if peer:
+            ratio = filtered["pps_read"] / peer["pps_read"]
+            line += f", pcapy-ng {peer['pps_read']:,.0f} ({ratio:.2f}x)"
+        unfiltered = frag["seconds"]
+        line += (
+            f"; the filter adds {(filtered['seconds'] - unfiltered) / args.packets * 1e9:.0f} ns"
+        )
+        print(line + " per packet to fragpool's read")
     verdicts = Verdicts()
-    counts = {m["packets"] for m in med.values()}
+    counts = {m["packets"] for name, m in med.items() if name not in FILTERED}
     verdicts.check("every reader saw every packet", counts == {args.packets}, str(counts))
+    kept = {m["packets"] for name, m in med.items() if name in FILTERED}
+    if kept:
+        expect = args.packets * 5 // 12
+        same = len(kept) == 1 and abs(next(iter(kept)) - expect) <= 12
+        verdicts.check("filtered readers kept the same 5/12 of the packets", same, str(kept))
     modes = {
         name: results[name][0].get("compiled") for name in results if "compiled" in results[name][0]
     }

@@ -112,6 +112,33 @@ def test_signal_ends_cleanly_with_the_file_complete(veth, tmp_path, sig):
 
 
 @live
+def test_rotated_live_files_are_whole_after_a_signal_and_filtered(veth, tmp_path):
+    """A trailing-word filter on a live socket, -C 1 -W 3 rotation, then SIGINT: every file
+    is complete and holds only packets to the filtered port."""
+    keep = [udp_frame(7, 8, i, size=1400) for i in range(50)]
+    other = [udp_frame(9, 10, i, size=1400) for i in range(50)]
+    proc = start("-i", veth.local, "-w", str(tmp_path / "rot"), "-C", "1", "-W", "3",
+                 "udp", "dst", "port", "8")  # fmt: skip
+    time.sleep(1.0)
+    sender = trafgen_send(veth, keep + other, 6000, gap_us=20, wait=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (tmp_path / "rot2").exists():
+        time.sleep(0.2)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    sender.kill()
+    sender.communicate()
+    assert proc.returncode == 0, err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["rot0", "rot1", "rot2"], names
+    for name in names:
+        got = read_back(tmp_path / name)  # strict: a cut record would raise
+        assert got and all(g == keep[udp_seq(g) % 50] for g in got)
+        assert tcpdump_count(tmp_path / name) == len(got)
+
+
+@live
 def test_interface_going_away_keeps_what_was_captured(veth, tmp_path):
     out = tmp_path / "gone.pcap"
     proc = start("-i", veth.local, "--mode", "tpacket_v3", "-w", str(out))

@@ -18,3 +18,6 @@ cdef unsigned int _word(object mv, Py_ssize_t mbase, Py_ssize_t addr) noexcept
 
 @cython.locals(wirelen=Py_ssize_t)
 cpdef long long filter_skb(Program prog, SkBuff skb) except -1
+
+@cython.locals(dropped=Py_ssize_t, n=Py_ssize_t, linktype=Py_ssize_t, i=Py_ssize_t, skb=SkBuff)
+cpdef tuple filter_run(Program prog, list skbs, Py_ssize_t start, list kept)

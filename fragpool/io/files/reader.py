@@ -35,8 +35,9 @@ from ...mm import PageAllocator, default_allocator
 from ...skb import SkBuff
 from ...stats import Snapshot
 from ..backlog import ALL, Backlog
-from ..bpf import FilterError, Program, filter_skb
+from ..bpf import FilterError, Program
 from ..bpf import compile as compile_filter
+from ..bpf.interp import filter_run
 from ..bpf.libpcap import MAXIMUM_SNAPLEN
 from .errors import CaptureFormatError
 from .pcap import FILE_HEADER_LEN, PcapFormat, sniff_pcap
@@ -172,19 +173,17 @@ class OfflineReader:
         """Keep the skbs the filter accepts; free the rest (counted as filter_dropped). A link
         type the expression cannot be compiled for stops the read there, as damage does."""
         kept: list[SkBuff] = []
-        for i, skb in enumerate(skbs):
+        i, n = 0, len(skbs)
+        while i < n:
             try:
-                prog = self._program(skb.linktype)
+                prog = self._program(skbs[i].linktype)
             except FilterError as err:
                 for rest in skbs[i:]:
                     rest.free()
                 self._error = err
                 break
-            if filter_skb(prog, skb):
-                kept.append(skb)
-            else:
-                skb.free()
-                self.filter_dropped += 1
+            i, dropped = filter_run(prog, skbs, i, kept)
+            self.filter_dropped += dropped
         return kept
 
     # ------------------------------------------------------------------ interface
