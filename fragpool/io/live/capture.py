@@ -291,6 +291,8 @@ class LiveCapture:
 
         ``packets`` counts every packet the filter accepted, drops included; ``received``
         the skbs handed out; ``dropped_no_mem`` packets dropped for want of pool memory.
+        The kernel runs the filter on the socket and keeps no count of what it rejected, so
+        unlike a filtered file's ``filter_dropped`` that number is not known here.
         """
         kernel = dict(self.sock._totals) if self._closed else self.sock.stats()
         snap = Snapshot(kernel)
