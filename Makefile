@@ -21,7 +21,7 @@ $(DEPS): pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
 	@: >$(LOG)
 	@$(PY) -m pip install -q --upgrade pip $(QUIET)
-	@$(PY) -m pip install -q 'setuptools>=64' 'Cython>=3.1' wheel $(QUIET)
+	@$(PY) -m pip install -q 'setuptools>=77' 'Cython>=3.1' wheel $(QUIET)
 	@FRAGPOOL_NO_EXTENSIONS=1 $(PY) -m pip install -q --no-build-isolation -e '.[test,bench,dev]' $(QUIET)
 	@touch $@
 

@@ -59,7 +59,16 @@ def extensions() -> list[Extension]:
 
 
 class BuildExt(build_ext):
-    """build_ext that falls back to pure Python (or fails, when required) and records why."""
+    """build_ext that falls back to pure Python (or fails, when required) and records why.
+
+    It compiles on every CPU unless told otherwise (``-j``): pip and ``python -m build``
+    never pass one, and two dozen modules one at a time take minutes.
+    """
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
 
     def run(self) -> None:
         # setuptools' run() clears self.inplace while it builds and restores it only when it

@@ -23,7 +23,7 @@ import fragpool
 from fragpool import _loader
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "examples" / "data" / "sample.pcap"
+SAMPLE = REPO / "fragpool" / "data" / "sample.pcap"
 BUILT = all(_loader.extension_file(m) is not None for m in _loader.MODULES)
 
 

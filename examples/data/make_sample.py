@@ -1,4 +1,4 @@
-"""Make examples/data/sample.pcap: the capture `fragpool driver` runs on when given no source.
+"""Make fragpool/data/sample.pcap: the capture `fragpool driver` runs on when given no source.
 
 2500 Ethernet frames from a fixed seed: 48 TCP and UDP flows over IPv4 and IPv6 (so RSS
 spreads them over the rings), a few ARP frames (not IP: they all land on one ring), sizes
@@ -8,7 +8,7 @@ frame from a fixed start. Packets are built with scapy; the pcap file (microseco
 timestamps, LINKTYPE_ETHERNET) is written here with struct so the bytes do not depend on the
 scapy version:
 
-    python examples/data/make_sample.py            # writes sample.pcap beside this script
+    python examples/data/make_sample.py            # writes fragpool/data/sample.pcap
     python examples/data/make_sample.py -o FILE -n 2500 --seed 5
 """
 
@@ -92,7 +92,7 @@ def write_pcap(path: Path, frames_: list[bytes]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = Path(__file__).with_name("sample.pcap")
+    default = Path(__file__).resolve().parents[2] / "fragpool" / "data" / "sample.pcap"
     parser.add_argument("-o", "--output", type=Path, default=default)
     parser.add_argument("-n", "--count", type=int, default=COUNT)
     parser.add_argument("--seed", type=int, default=SEED)

@@ -13,6 +13,7 @@ stack) when it is a live interface.
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import json
 import sys
 import time
@@ -26,7 +27,9 @@ from ..stats import Snapshot
 from ._args import positive
 
 #: The capture `fragpool driver` receives when given no source.
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "sample.pcap"
+#: The bundled sample capture, shipped inside the package (package data, so it is found in a
+#: wheel's site-packages as in a checkout).
+SAMPLE = Path(str(importlib.resources.files("fragpool") / "data" / "sample.pcap"))
 
 COLUMNS = (
     ("packets", "packets"),

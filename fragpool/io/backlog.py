@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 
 from ..skb import SkBuff
@@ -23,6 +24,11 @@ class Backlog:
     def __init__(self) -> None:
         self.pending: list[SkBuff] = []
         self.cur: Iterator[SkBuff] | None = None
+
+    def waiting(self) -> int:
+        """How many skbs wait: the pending ones and those the current iterator still holds."""
+        cur = self.cur
+        return len(self.pending) + (operator.length_hint(cur) if cur is not None else 0)
 
     def take(self, budget: int) -> list[SkBuff]:
         """Up to ``budget`` waiting skbs, oldest first ([] when none wait)."""

@@ -56,6 +56,7 @@ cdef class PageAllocator:
     cdef public Py_ssize_t refcount_ops
     cdef public Py_ssize_t refcount_sets
     cdef public Py_ssize_t frag_frees
+    cdef public Py_ssize_t skbs_reclaimed
     cdef public object netdev_cache
     cdef public object _lock
 

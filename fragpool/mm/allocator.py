@@ -171,6 +171,8 @@ class PageAllocator:
         self.refcount_ops = 0
         self.refcount_sets = 0
         self.frag_frees = 0
+        #: skbs whose data came back because they were dropped without free() (see SkBuff).
+        self.skbs_reclaimed = 0
         #: This allocator's netdev_alloc_cache, installed by fragpool.mm.percpu on first use.
         self.netdev_cache: object = None
         #: zone->lock: guards the free lists, the reserve, the mem_map writes and the arenas.
@@ -445,6 +447,7 @@ class PageAllocator:
             refcount_ops=self.refcount_ops,
             refcount_sets=self.refcount_sets,
             frag_frees=self.frag_frees,
+            skbs_reclaimed=self.skbs_reclaimed,
         )
         for order in range(self.max_order + 1):
             snap[f"pages_alloc_order{order}"] = self.pages_alloc[order]

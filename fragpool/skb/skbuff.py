@@ -18,8 +18,10 @@ freed may reappear as a new packet: keep no reference to a freed skb.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+import datetime as _dt
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, overload
 
 from .. import _native
 from .constants import (
@@ -279,6 +281,18 @@ class SkBuff:
             cached.append(self)
             if len(cached) >= home.size:
                 home._flush()
+
+    def __del__(self) -> None:
+        """Reclaim: an skb that dies without free() (dropped, as dpkt and scapy users drop
+        packets) gives its data back once, counted as its allocator's skbs_reclaimed.
+        free() stays the fast path: a freed skb's object is recycled, never reclaimed."""
+        if self._live and not sys.is_finalizing():
+            self._live = False
+            self._drop_data()
+            self._mv = None
+            pa = self.pa
+            if pa is not None:
+                pa.skbs_reclaimed += 1
 
     def release(self) -> None:
         """skb_release_all(): drop the data but keep the object (the caller recycles it)."""
@@ -668,6 +682,10 @@ class SkBuff:
     def __len__(self) -> int:
         return self.len
 
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> bytes: ...
     def __getitem__(self, index: int | slice) -> int | bytes:
         """``skb[i]``: the packet's i-th byte (frags included); ``skb[a:b]``: those bytes."""
         if isinstance(index, slice):
@@ -691,14 +709,45 @@ class SkBuff:
             raise IndexError(f"skb index {i} out of range for a {n}-byte skb")
         return self.read(i, 1)[0]
 
+    def __iter__(self) -> Iterator[int]:
+        """The packet's bytes, one int each (frags included), as iterating bytes gives."""
+        return iter(bytes(self))
+
+    @property
+    def time(self) -> float:
+        """The timestamp as float seconds since the epoch (``tstamp`` is the exact ns)."""
+        return self.tstamp / 1_000_000_000
+
+    @property
+    def datetime(self) -> _dt.datetime:
+        """The timestamp as an aware UTC datetime (microseconds: datetime's resolution)."""
+        sec, ns = divmod(self.tstamp, 1_000_000_000)
+        return _EPOCH + _dt.timedelta(seconds=sec, microseconds=ns // 1000)
+
     def __repr__(self) -> str:
         if not self._live:
             return f"<SkBuff {id(self):#x} freed>"
+        when = "no time"
+        if self.tstamp:
+            sec, ns = divmod(self.tstamp, 1_000_000_000)
+            stamp = _dt.datetime.fromtimestamp(sec, _dt.UTC)
+            when = stamp.strftime("%Y-%m-%d %H:%M:%S") + f".{ns:09d}"
         return (
-            f"<SkBuff len={self.len} data_len={self.data_len} headroom={self.data - self.head} "
-            f"tailroom={self.tailroom()} nr_frags={len(self.frags)} truesize={self.truesize}"
-            f"{' cloned' if self.cloned else ''}>"
+            f"<SkBuff {when} len={self.len} wire_len={self.wire_len} "
+            f"linktype={_linktype_name(self.linktype)} nr_frags={len(self.frags)} "
+            f"headroom={self.data - self.head} tailroom={self.tailroom()} "
+            f"truesize={self.truesize}{' cloned' if self.cloned else ''}>"
         )
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+#: LINKTYPE_* names repr shows (the common ones; others as numbers). The skb layer sits
+#: below the capture formats, so it does not import their full table.
+_LINKTYPE_NAMES = {1: "EN10MB", 101: "RAW", 113: "LINUX_SLL", 228: "IPV4", 229: "IPV6"}
+
+
+def _linktype_name(linktype: int) -> str:
+    return _LINKTYPE_NAMES.get(linktype, str(linktype))
 
 
 _META_FIELDS = (

@@ -18,7 +18,7 @@ from filter_corpus import FILTERS, write_corpus
 from fragpool.cli import main
 from fragpool.io import bpf
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "sample.pcap"
+SAMPLE = Path(__file__).resolve().parents[2] / "fragpool" / "data" / "sample.pcap"
 
 
 def tcpdump_reads(path: Path) -> bool:

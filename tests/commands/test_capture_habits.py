@@ -17,7 +17,7 @@ from filter_corpus import write_corpus
 from fragpool.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "examples" / "data" / "sample.pcap"
+SAMPLE = REPO / "fragpool" / "data" / "sample.pcap"
 
 
 def fragpool_cmd(*args: str) -> list[str]:

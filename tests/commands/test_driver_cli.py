@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_sample_is_bundled_and_small() -> None:
 
 def test_sample_is_reproducible(tmp_path) -> None:
     out = tmp_path / "again.pcap"
-    script = SAMPLE.with_name("make_sample.py")
+    script = Path(__file__).resolve().parents[2] / "examples" / "data" / "make_sample.py"
     subprocess.run([sys.executable, str(script), "-o", str(out)], check=True, capture_output=True)
     assert out.read_bytes() == SAMPLE.read_bytes()
 

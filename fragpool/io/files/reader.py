@@ -28,6 +28,7 @@ import ctypes
 import gzip
 import io
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -115,7 +116,7 @@ class OfflineReader:
         self._stream_it: Iterator[SkBuff] | None = None
         self._own = _OwnBuffers()
         # counters
-        self.packets = 0
+        self.parsed = 0  # skbs built, handed out or still waiting in the backlog
         self.bytes_read = 0
         self.chunks = 0
         self.pages_taken = 0
@@ -196,6 +197,16 @@ class OfflineReader:
     def snaplen(self) -> int:
         return self.fmt.snaplen
 
+    @property
+    def packets(self) -> int:
+        """Packets handed out so far (parsed ahead of the user's reads is not handed out)."""
+        return self.parsed - self._backlog.waiting()
+
+    def __del__(self) -> None:
+        # A reader dropped without close() still gives its page bias and backlog back.
+        if not getattr(self, "_closed", True) and not sys.is_finalizing():
+            self.close()
+
     def __enter__(self) -> OfflineReader:
         return self
 
@@ -239,9 +250,11 @@ class OfflineReader:
         return batch
 
     def stats(self) -> Snapshot:
-        """Counters of this reader (packets, buffers, page reuse, skipped damage, ...)."""
+        """Counters of this reader: ``packets`` handed out, ``parsed_ahead`` built but not
+        handed out yet, ``filter_dropped``, buffers, page reuse, skipped damage, ..."""
         snap = Snapshot(
             packets=self.packets,
+            parsed_ahead=self._backlog.waiting(),
             bytes_read=self.bytes_read,
             chunks=self.chunks,
             pages_taken=self.pages_taken,
@@ -304,7 +317,7 @@ class OfflineReader:
             self._error = err
         if filtered and self.filter is not None and out:
             out = self._filter(out)
-        self.packets += len(out)
+        self.parsed += len(out)
         return out
 
     def _take_page(self) -> None:

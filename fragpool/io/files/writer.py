@@ -14,6 +14,8 @@ from __future__ import annotations
 import abc
 import os
 import struct
+import time
+from decimal import Decimal
 from typing import Any, BinaryIO
 
 from .linktypes import LINKTYPE_ETHERNET, MAXIMUM_SNAPLEN
@@ -21,6 +23,15 @@ from .linktypes import name as linktype_name
 from .pcap import MAGIC_MODIFIED, MAGIC_NSEC, MAGIC_USEC
 
 NS = 1_000_000_000
+
+
+class _Meta:
+    """The metadata of a packet that is not an skb: its link type."""
+
+    __slots__ = ("linktype",)
+
+    def __init__(self, linktype: int) -> None:
+        self.linktype = linktype
 
 
 class LinkTypeError(ValueError):
@@ -45,6 +56,8 @@ class _Writer(abc.ABC):
     the writer writes to and flushes but does not close. ``size`` counts the bytes written.
     """
 
+    linktype: int
+
     def __init__(self, path: str | os.PathLike[str] | BinaryIO) -> None:
         if isinstance(path, (str, bytes, os.PathLike)):
             self.path = os.fsdecode(path)
@@ -64,9 +77,30 @@ class _Writer(abc.ABC):
         self._f.write(data)
         self.size += len(data)
 
-    def write(self, skb: Any) -> None:
-        """Write one packet: the skb's bytes and metadata."""
-        self.write_packet(bytes(skb), skb.tstamp, skb.wire_len or skb.len, skb.ifindex, skb)
+    def write(self, packet: Any, tstamp: int | None = None) -> None:
+        """Write one packet: an skb (its bytes and metadata), bytes (captured at ``tstamp``
+        ns since the epoch, now if not given), or a scapy packet (its ``time``, its layer's
+        link type; a pcap file of another link type refuses it)."""
+        if isinstance(packet, (bytes, bytearray, memoryview)):
+            self.write_packet(bytes(packet), time.time_ns() if tstamp is None else tstamp)
+            return
+        if hasattr(packet, "wire_len") and hasattr(packet, "tstamp"):  # an skb
+            when = packet.tstamp if tstamp is None else tstamp
+            wire = packet.wire_len or packet.len
+            self.write_packet(bytes(packet), when, wire, packet.ifindex, packet)
+            return
+        if callable(getattr(packet, "build", None)) and hasattr(packet, "time"):  # scapy
+            from scapy.config import conf
+
+            data = bytes(packet)
+            when = int(Decimal(str(packet.time)) * NS) if tstamp is None else tstamp
+            wire = getattr(packet, "wirelen", None) or len(data)
+            linktype = conf.l2types.layer2num.get(type(packet), self.linktype)
+            self.write_packet(data, when, wire, 0, _Meta(linktype))
+            return
+        raise TypeError(
+            f"write() takes an skb, bytes or a scapy packet, not {type(packet).__name__}"
+        )
 
     @abc.abstractmethod
     def write_packet(

@@ -6,7 +6,7 @@ from pathlib import Path
 import fragpool
 from fragpool.mm import PageAllocator
 
-SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "data" / "sample.pcap"
+SAMPLE = Path(__file__).resolve().parents[3] / "fragpool" / "data" / "sample.pcap"
 
 
 def _all_bytes() -> list[bytes]:
