@@ -1,5 +1,7 @@
 # C types of fragpool/skb/skbuff.py (augmenting declarations; the .py is the source).
 import cython
+from cpython.buffer cimport PyBuffer_FillInfo
+from cpython.ref cimport Py_DECREF, Py_INCREF
 
 from fragpool cimport _native
 from fragpool.mm.allocator cimport PageAllocator, RefCount
@@ -84,3 +86,17 @@ cpdef kfree_skb_list(skbs)
 
 @cython.locals(cached=list)
 cpdef _cache_put_bulk(SkbCacheBase home, list skbs)
+
+
+# The buffer an skb exports: its linear bytes at their address; ``view`` (a slice of the
+# arena's view, which keeps the mapping exported) is held in ``internal`` until release.
+cdef inline int _export(SkBuff skb, object view, Py_buffer *buffer, int flags) except -1:
+    PyBuffer_FillInfo(buffer, skb, <void *>skb.data, skb.len, 0, flags)
+    Py_INCREF(view)
+    buffer.internal = <void *>view
+    return 0
+
+cdef inline void _unexport(Py_buffer *buffer) noexcept:
+    if buffer.internal != NULL:
+        Py_DECREF(<object>buffer.internal)
+        buffer.internal = NULL

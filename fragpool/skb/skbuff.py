@@ -24,6 +24,11 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
 from .. import _native
+
+try:
+    import cython
+except ImportError:  # interpreted without Cython installed
+    from .. import _cython_shim as cython
 from .constants import (
     MAX_SKB_FRAGS,
     SHINFO_SIZE,
@@ -552,6 +557,31 @@ class SkBuff:
             self._check()
         start = self.data - self._mbase
         return self._mv[start : start + self.len - self.data_len]
+
+    # The buffer protocol: memoryview(skb), struct.unpack_from(fmt, skb), hashlib.update(skb)
+    # on the linear bytes, without a copy. Compiled, the type exports it (the view holds a
+    # slice of the arena's view, so the mapping stays exported while it lives); Python 3.12+
+    # reads __buffer__; interpreted on 3.11 there is none, and memoryview(skb) is a
+    # TypeError (bytes(skb) and skb.read() always work).
+    @cython.annotation_typing(True)
+    def __getbuffer__(self, buffer: cython.pointer(Py_buffer), flags: cython.int) -> None:  # noqa: F821
+        _export(self, self.__buffer__(flags), buffer, flags)  # noqa: F821 - C, in skbuff.pxd
+
+    @cython.annotation_typing(True)
+    def __releasebuffer__(self, buffer: cython.pointer(Py_buffer)) -> None:  # noqa: F821
+        _unexport(buffer)  # noqa: F821 - C, in skbuff.pxd
+
+    def __buffer__(self, flags: int) -> memoryview:
+        """The linear bytes as a buffer (PEP 688); an skb with frags has none to give."""
+        if not self._live:
+            self._check()
+        if self.data_len:
+            raise BufferError(
+                f"a {self.len}-byte skb with {len(self.frags)} frags is not contiguous: "
+                "linearize() it first, or use bytes(skb) or skb.read(offset, length)"
+            )
+        start = self.data - self._mbase
+        return self._mv[start : start + self.len]
 
     def __bytes__(self) -> bytes:
         self._check()

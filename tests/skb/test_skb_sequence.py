@@ -50,3 +50,64 @@ def test_repr_shows_time_lengths_link_type_and_frags(skb):
     assert "2023-11-14 22:13:20.123456789" in text
     assert "len=16" in text and "wire_len=20" in text and "linktype=EN10MB" in text
     assert "nr_frags=1" in text
+
+
+def _linear(pa):
+    s = netdev_alloc_skb(64, allocator=pa)
+    s.put(20)[:] = bytes(range(20))
+    return s
+
+
+def test_a_linear_skb_is_a_buffer_where_the_interpreter_allows():
+    import struct
+    import sys
+
+    import fragpool
+
+    pa = PageAllocator()
+    s = _linear(pa)
+    if not fragpool.compiled and sys.version_info < (3, 12):
+        with pytest.raises(TypeError, match="bytes-like object is required"):
+            memoryview(s)
+        assert bytes(s) == bytes(range(20))  # the fallbacks stay
+        s.free()
+        return
+    with memoryview(s) as view:
+        assert view.nbytes == 20 and view.tobytes() == bytes(range(20)) and not view.readonly
+        assert struct.unpack_from(">HH", s, 2) == (0x0203, 0x0405)
+        view[0] = 0xAA  # the packet's own bytes, no copy
+    assert s[0] == 0xAA
+    s.free()
+
+
+def test_an_skb_with_frags_says_it_is_not_contiguous(skb):
+    import sys
+
+    import fragpool
+
+    if not fragpool.compiled and sys.version_info < (3, 12):
+        pytest.skip("interpreted on Python 3.11 there is no buffer protocol (tested above)")
+    with pytest.raises(BufferError, match="not contiguous: linearize"):
+        memoryview(skb)
+
+
+def test_a_buffer_keeps_the_mapping_exported():
+    from pathlib import Path
+
+    import fragpool
+
+    if not fragpool.compiled:
+        pytest.skip("the compiled type's export")
+    sample = Path(__file__).resolve().parents[2] / "fragpool" / "data" / "sample.pcap"
+    pa = PageAllocator()
+    with fragpool.open_offline(sample, allocator=pa) as reader:
+        s = next(iter(reader))  # its bytes lie in one of pa's arenas
+    view = memoryview(s)
+    first = view[0]
+    s.free()  # freed under the view: the memory may be reused, but stays mapped
+    assert pa.in_use_pages() == 0
+    with pytest.raises(BufferError):
+        pa.close()  # the arena cannot be unmapped under a live view
+    assert view[0] == first
+    view.release()
+    pa.close()
