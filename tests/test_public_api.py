@@ -97,6 +97,7 @@ def test_stats_packets_counts_what_was_handed_out():
         assert r.stats()["packets"] == 12
         for skb in (a, b, *batch):
             skb.free()
+    assert r.stats()["packets"] == 12  # what close() freed unseen was never handed out
 
 
 def test_file_objects_seekable_or_not():

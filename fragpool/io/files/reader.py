@@ -117,6 +117,7 @@ class OfflineReader:
         self._own = _OwnBuffers()
         # counters
         self.parsed = 0  # skbs built, handed out or still waiting in the backlog
+        self.discarded = 0  # skbs parsed ahead that close() freed unseen
         self.bytes_read = 0
         self.chunks = 0
         self.pages_taken = 0
@@ -200,7 +201,7 @@ class OfflineReader:
     @property
     def packets(self) -> int:
         """Packets handed out so far (parsed ahead of the user's reads is not handed out)."""
-        return self.parsed - self._backlog.waiting()
+        return self.parsed - self._backlog.waiting() - self.discarded
 
     def __del__(self) -> None:
         # A reader dropped without close() still gives its page bias and backlog back.
@@ -281,7 +282,9 @@ class OfflineReader:
             return
         self._closed = True
         self._done = True
-        for skb in self._backlog.take(ALL):
+        left = self._backlog.take(ALL)
+        self.discarded = len(left)  # parsed ahead, never handed out
+        for skb in left:
             skb.free()
         page, self._page = self._page, None
         if page is not None:
