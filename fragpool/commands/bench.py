@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ("frag", "skb", "read", "driver", "live")
+BENCHES = ("frag", "skb", "read", "reclaim", "driver", "live")
 
 
 def bench_dir() -> Path | None:
