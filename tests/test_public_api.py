@@ -33,8 +33,11 @@ def test_the_package_lists_and_documents_its_api():
         openers = ("open_offline", "open_live", "open_dump")
         print(all(callable(getattr(fragpool, n)) for n in openers))
         print("open_offline(path_or_file" in fragpool.__doc__)
+        import pydoc
+        text = pydoc.render_doc(fragpool, renderer=pydoc.plaintext)
+        print("open_offline(source" in text and "class SkBuff" in text and "open_dump(" in text)
     """)
-    assert out.split() == ["True", "12", "True", "True"]
+    assert out.split() == ["True", "12", "True", "True", "True"]
 
 
 def test_to_scapy_finds_the_layer_without_scapy_all():
