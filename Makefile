@@ -99,6 +99,7 @@ bench: $(STAMP) tools
 	-$(PY) benchmarks/bench_frag.py
 	-$(PY) benchmarks/bench_skb.py
 	-$(PY) benchmarks/bench_read.py
+	-$(PY) benchmarks/bench_reclaim.py
 	-$(PY) benchmarks/bench_driver.py
 	-$(PY) benchmarks/bench_live.py
 
