@@ -61,8 +61,10 @@ cdef class SkBuff:
     cpdef SkBuff init_rx(self, PageAllocator pa, object head_mem, Py_ssize_t addr,
                          Py_ssize_t length, Py_ssize_t truesize, object mv,
                          Py_ssize_t mbase, bint pfmemalloc, RefCount page=*)
-    @cython.locals(page=RefCount, n=Py_ssize_t, home=SkbCacheBase, cached=list, pa=PageAllocator)
+    @cython.locals(home=SkbCacheBase, cached=list)
     cpdef free(self)
+    @cython.locals(page=RefCount, n=Py_ssize_t, pa=PageAllocator)
+    cdef _put_data(self)
     cpdef _check(self)
     @cython.locals(tail=Py_ssize_t)
     cpdef put_in_place(self, Py_ssize_t n)

@@ -257,6 +257,17 @@ class SkBuff:
         if not self._live:
             raise SkbStateError(f"skb {id(self):#x} freed twice (or used after free)")
         self._live = False
+        self._put_data()
+        home = self._home
+        if home is not None:  # kmem_cache_free() into the object's home cache, inlined
+            cached = home.free
+            cached.append(self)
+            if len(cached) >= home.size:
+                home._flush()
+
+    def _put_data(self) -> None:
+        """skb_release_data(): drop this skb's hold on its head and frags (free() and the
+        reclaim share it; the caller has cleared ``_live``)."""
         if self._shared is None:
             if self.frags:
                 _put_frags(self.pa, self.frags)
@@ -280,21 +291,14 @@ class SkBuff:
         else:
             self._drop_data()
             self._mv = None
-        home = self._home
-        if home is not None:  # kmem_cache_free() into the object's home cache, inlined
-            cached = home.free
-            cached.append(self)
-            if len(cached) >= home.size:
-                home._flush()
 
     def __del__(self) -> None:
         """Reclaim: an skb that dies without free() (dropped, as dpkt and scapy users drop
         packets) gives its data back once, counted as its allocator's skbs_reclaimed.
         free() stays the fast path: a freed skb's object is recycled, never reclaimed."""
-        if self._live and not sys.is_finalizing():
+        if self._live and not _finalizing():
             self._live = False
-            self._drop_data()
-            self._mv = None
+            self._put_data()
             pa = self.pa
             if pa is not None:
                 pa.skbs_reclaimed += 1
@@ -771,6 +775,8 @@ class SkBuff:
 
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+#: sys.is_finalizing, looked up once: the reclaim asks it for every skb it reclaims.
+_finalizing = sys.is_finalizing
 #: LINKTYPE_* names repr shows (the common ones; others as numbers). The skb layer sits
 #: below the capture formats, so it does not import their full table.
 _LINKTYPE_NAMES = {1: "EN10MB", 101: "RAW", 113: "LINUX_SLL", 228: "IPV4", 229: "IPV6"}
