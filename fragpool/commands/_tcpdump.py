@@ -118,15 +118,13 @@ class Dissector:
         off = 14
         prefix = ""
         if self.link:
-            kind = _ethertype(etype, True) if self.quiet else f"ethertype {_ethertype(etype)}"
-            prefix = head + f"{kind}, length {wire_len}: "
+            prefix = head + f"{self._kind(etype)}, length {wire_len}: "
         while etype in _VLAN_TYPES and len(data) >= off + 4:
             tci, etype = struct.unpack_from("!HH", data, off)
             off += 4
             if self.link:
                 prefix += f"vlan {tci & 0xFFF}, p {tci >> 13}, "
-                kind = _ethertype(etype, True) if self.quiet else f"ethertype {_ethertype(etype)}"
-                prefix += f"{'DEI, ' if tci & 0x1000 else ''}{kind}, "
+                prefix += f"{'DEI, ' if tci & 0x1000 else ''}{self._kind(etype)}, "
         self.hdrlen = off
         payload = data[off:]
         length = wire_len - off
@@ -141,6 +139,10 @@ class Dissector:
         if not self.link:  # tcpdump shows the link header and dumps what it cannot decode
             prefix = head + f"ethertype {_ethertype(etype)}, length {wire_len}: "
         return prefix if self.dumping else prefix + hex_ascii_dump(payload)
+
+    def _kind(self, etype: int) -> str:
+        """-e's ethertype words: "ethertype IPv4 (0x0800)", with -q just "IPv4"."""
+        return _ethertype(etype, True) if self.quiet else f"ethertype {_ethertype(etype)}"
 
     def _ip_any(self, data: bytes, length: int) -> str:
         version = data[0] >> 4 if data else 0
@@ -188,7 +190,7 @@ class Dissector:
         offset = (frag & 0x1FFF) * 8
         if offset:  # a later fragment: no transport header in it
             return f"{name}{src} > {dst}: ip-proto-{proto}"
-        return name + self._transport(proto, l4, paylen, src, dst, True, (src, dst))
+        return name + self._transport(proto, l4, paylen, src, dst, True)
 
     # ---------------------------------------------------------------------- IPv6
     def _ipv6(self, ip: bytes, length: int) -> str:
@@ -199,7 +201,7 @@ class Dissector:
         src, dst = _ip6(ip[8:24]), _ip6(ip[24:40])
         body = ip[40 : 40 + plen]
         if nxt in (6, 17):
-            return name + self._transport(nxt, body, plen, src, dst, True, (src, dst))
+            return name + self._transport(nxt, body, plen, src, dst, True)
         out = f"{name}{src} > {dst}: "
         pos = 0
         while nxt in _IPV6_EXT:
@@ -230,11 +232,11 @@ class Dissector:
                 out += f"{_IPV6_EXT[nxt]} "
             pos += size
             nxt = hnxt
-        return out + self._transport(nxt, body[pos:], plen - pos, src, dst, False, (src, dst))
+        return out + self._transport(nxt, body[pos:], plen - pos, src, dst, False)
 
     # ---------------------------------------------------------------------- transports
     def _transport(
-        self, proto: int, l4: bytes, paylen: int, src: str, dst: str, addrs: bool, key: tuple
+        self, proto: int, l4: bytes, paylen: int, src: str, dst: str, addrs: bool
     ) -> str:
         """``addrs``: the transport prints the addresses with its ports (tcpdump does when
         it follows the IP header directly), else the ports alone."""
@@ -245,7 +247,7 @@ class Dissector:
             ends = f"{src}.{sport} > {dst}.{dport}" if addrs else f"{sport} > {dport}"
             return f"{ends}: UDP, length {ulen - 8 if ulen >= 8 else ulen}"
         if proto == 6:
-            return self._tcp_line(l4, paylen, src, dst, addrs, key)
+            return self._tcp_line(l4, paylen, src, dst, addrs)
         head = f"{src} > {dst}: " if addrs else ""
         if proto == 1:
             return head + self._icmp(l4, paylen)
@@ -255,7 +257,7 @@ class Dissector:
             return f"{src} > {dst}:  ip-proto-{proto} {paylen}"
         return f"ip-proto-{proto} {paylen}"
 
-    def _tcp_line(self, t: bytes, paylen: int, src: str, dst: str, addrs: bool, key: tuple) -> str:
+    def _tcp_line(self, t: bytes, paylen: int, src: str, dst: str, addrs: bool) -> str:
         if len(t) < 20:
             return f"{src} > {dst}:  [|tcp]" if addrs else " [|tcp]"
         sport, dport, seq, ack, off_flags, win, _sum, urp = struct.unpack_from("!HHIIHHHH", t)
@@ -270,7 +272,7 @@ class Dissector:
         thseq = thack = 0
         rev = False
         if flags & 0x10:
-            seq, ack, thseq, thack, rev = self._relative(key, sport, dport, seq, ack, flags)
+            seq, ack, thseq, thack, rev = self._relative(src, dst, sport, dport, seq, ack, flags)
         names = "".join(ch for bit, ch in _TCP_FLAGS if flags & bit) or "none"
         out = f"{ends}: Flags [{names}]"
         if length > 0 or flags & 0x07:
@@ -288,11 +290,10 @@ class Dissector:
         return out + f", length {length}"
 
     def _relative(
-        self, key: tuple, sport: int, dport: int, seq: int, ack: int, flags: int
+        self, src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int
     ) -> tuple[int, int, int, int, bool]:
         """tcpdump's relative sequence numbers: the first ACK-bearing packet of a
         conversation (or any SYN) records its numbers; later ones print differences."""
-        src, dst = key
         a, b = _addr_bytes(src), _addr_bytes(dst)
         rev = a > b or (a == b and sport > dport)
         conv = (b, a, dport, sport) if rev else (a, b, sport, dport)

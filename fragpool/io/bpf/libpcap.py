@@ -30,6 +30,7 @@ PCAP_NETMASK_UNKNOWN = 0xFFFFFFFF
 MAXIMUM_SNAPLEN = 262144
 #: LINKTYPE_* values whose DLT_* differs on Linux (libpcap's linktype_to_dlt).
 _LINKTYPE_TO_DLT = {100: 11, 101: 12, 102: 15, 103: 16, 106: 19}
+_DLT_TO_LINKTYPE = {dlt: linktype for linktype, dlt in _LINKTYPE_TO_DLT.items()}
 _LIBRARY_NAMES = ("pcap", "libpcap.so.1", "libpcap.so.0.8", "libpcap.so")
 
 
@@ -101,8 +102,7 @@ def linktype_value(name: str) -> int:
     dlt = _lib().pcap_datalink_name_to_val(name.encode())
     if dlt < 0:
         raise FilterError(f"libpcap knows no link type named {name!r}")
-    back = {d: lt for lt, d in _LINKTYPE_TO_DLT.items()}
-    return back.get(dlt, dlt)
+    return _DLT_TO_LINKTYPE.get(dlt, dlt)
 
 
 def _dlt(linktype: int) -> int:
