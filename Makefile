@@ -14,7 +14,7 @@ ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 ASAN_DIR := build/asan
 
 .DEFAULT_GOAL := build
-.PHONY: build run test test-compiled test-pure test-asan tools lint format bench clean
+.PHONY: build run test test-compiled test-pure test-asan test-debug tools lint format bench clean
 
 $(DEPS): pyproject.toml
 	@echo "setting up $(VENV) (pip's output: $(LOG))"
@@ -57,8 +57,8 @@ run: $(STAMP)
 
 # The whole suite twice: compiled (every compiled module must be in use), then the same
 # sources interpreted; then the reader's fuzz and damage tests against an AddressSanitizer
-# build.
-test: test-compiled test-pure test-asan
+# build; then the reader's fuzz tests and the live tests once more in debug mode.
+test: test-compiled test-pure test-asan test-debug
 
 test-compiled: $(STAMP) tools
 	FRAGPOOL_REQUIRE_EXTENSIONS=1 $(VENV)/bin/pytest -q
@@ -77,6 +77,14 @@ test-asan: $(STAMP)
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 FRAGPOOL_REQUIRE_EXTENSIONS=1 \
 	  FRAGPOOL_EXPECT_BUILD=$(ASAN_DIR)/lib \
 	  $(VENV)/bin/pytest -q -p no:cacheprovider tests/test_compiled.py tests/io/files/test_pcap_errors.py
+
+# Debug mode (FRAGPOOL_DEBUG=1: views counted, poison and quarantine, red zones, free
+# checks) over the reader's fuzz and damage tests, the live captures and the skb state
+# machine: fragpool's own code must trip none of them.
+test-debug: $(STAMP) tools
+	FRAGPOOL_DEBUG=1 FRAGPOOL_REQUIRE_EXTENSIONS=1 $(VENV)/bin/pytest -q -p no:cacheprovider \
+	  tests/io tests/commands/test_live_capture_cli.py tests/skb/test_skb_hypothesis.py \
+	  tests/mm/test_mm_state_machine.py tests/mm/test_debug.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check fragpool tests benchmarks examples setup.py

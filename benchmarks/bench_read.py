@@ -109,14 +109,15 @@ def read_fragpool(path: str, how: str = "index") -> dict:
 
     ``how``: "index" reads ``skb[0]`` and frees the batch with kfree_skb_list; "each" reads
     ``skb[0]`` and frees every skb with its own free(); "view" reads ``linear_view()[0]``
-    (a memoryview per packet) and frees the batch; "filter" is "index" with FILTER.
+    (a memoryview per packet) and frees the batch; "filter" is "index" with FILTER;
+    "debug" is "index" on an allocator in debug mode (fragpool.mm.debug).
     """
     import fragpool
     from fragpool.io.files.reader import open_offline
     from fragpool.mm import PageAllocator
     from fragpool.skb import kfree_skb_list
 
-    pa = PageAllocator()
+    pa = PageAllocator(debug=how == "debug")
     n = touched = 0
     peak_pages = 0
     expr = FILTER if how == "filter" else None
@@ -164,6 +165,10 @@ def read_fragpool_view(path: str) -> dict:
 
 def read_fragpool_filter(path: str) -> dict:
     return read_fragpool(path, "filter")
+
+
+def read_fragpool_debug(path: str) -> dict:
+    return read_fragpool(path, "debug")
 
 
 def read_dpkt(path: str) -> dict:
@@ -219,6 +224,7 @@ READERS = {
     "fragpool, filtered": read_fragpool_filter,
     "fragpool pure Python, filtered": read_fragpool_filter,
     "pcapy-ng, filtered": read_pcapy_filter,
+    "fragpool, debug mode": read_fragpool_debug,
 }
 MODULES = {
     "dpkt": "dpkt",
@@ -321,6 +327,14 @@ def main(argv: list[str] | None = None) -> int:
             f"; the filter adds {(filtered['seconds'] - unfiltered) / args.packets * 1e9:.0f} ns"
         )
         print(line + " per packet to fragpool's read")
+    debug = med.get("fragpool, debug mode")
+    if debug:
+        extra = (debug["seconds"] - frag["seconds"]) / args.packets * 1e9
+        print(
+            f"debug mode (views counted, poison, quarantine, a site per skb): "
+            f"{debug['pps']:,.0f} packets/s, {frag['pps'] / debug['pps']:.1f}x slower, "
+            f"{extra:,.0f} ns per packet"
+        )
     verdicts = Verdicts()
     counts = {m["packets"] for name, m in med.items() if name not in FILTERED}
     verdicts.check("every reader saw every packet", counts == {args.packets}, str(counts))

@@ -37,8 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    if getattr(args, "debug", False):  # before any allocator exists
+        os.environ["FRAGPOOL_DEBUG"] = "1"
+    from .mm.errors import DebugError
+
     try:
         return int(args.func(args) or 0)
+    except DebugError as err:  # debug mode caught a fault: its report, not a traceback
+        print(f"fragpool {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -6,6 +6,16 @@ import argparse
 from collections.abc import Callable
 
 
+def add_debug(parser: argparse.ArgumentParser) -> None:
+    """``--debug``: debug mode for every allocator of the run (FRAGPOOL_DEBUG=1)."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="debug mode (FRAGPOOL_DEBUG=1): catch use after free, overflows and double "
+        "frees, and name the line that allocated anything left in flight",
+    )
+
+
 def positive(what: str) -> Callable[[str], int]:
     """An argparse type: a whole number >= 1, refused with a message naming ``what``."""
 

@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from ..progress import Progress
-from ._args import positive
+from ._args import add_debug, positive
 from ._capture_loop import consume, open_savefiles
 from ._output import emit_json, one_line
 from ._savefile import SaveFileError
@@ -104,6 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("-A", dest="ascii", action="count", default=0, help="ASCII dump")
     out.add_argument("-v", dest="verbose", action="count", default=0, help="add scapy's summary")
     out.add_argument("--json", action="store_true", help="print one JSON document")
+    add_debug(parser)
     from ._live_capture import add_arguments as add_live_arguments
 
     add_live_arguments(parser)  # -i IF and the live options

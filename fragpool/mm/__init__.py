@@ -1,4 +1,5 @@
-"""Memory: arenas, compound pages, page_frag_cache, the netdev/napi caches, page_pool."""
+"""Memory: arenas, compound pages, page_frag_cache, the netdev/napi caches, page_pool, and
+debug mode's checks (fragpool.mm.debug) with their errors (fragpool.mm.errors)."""
 
 import sys
 
@@ -8,12 +9,20 @@ if not getattr(sys, "_is_gil_enabled", lambda: True)():
         "threads only at calls and loop ends; run it on a standard (GIL) interpreter build"
     )
 
-from .allocator import Arena, BadPageError, Page, PageAllocator  # noqa: E402
+from .allocator import Arena, Page, PageAllocator  # noqa: E402
 from .constants import (  # noqa: E402
     PAGE_FRAG_CACHE_MAX_ORDER,
     PAGE_FRAG_CACHE_MAX_SIZE,
     PAGE_SHIFT,
     PAGE_SIZE,
+)
+from .debug import Leak, MemoryDebugger  # noqa: E402
+from .errors import (  # noqa: E402
+    BadPageError,
+    DebugError,
+    DoubleFreeError,
+    RedZoneError,
+    UseAfterFreeError,
 )
 from .frag_cache import NaivePageFragCache, PageFragCache, make_frag_cache  # noqa: E402
 from .page_pool import PagePool  # noqa: E402
@@ -35,6 +44,10 @@ __all__ = [
     "PAGE_SIZE",
     "Arena",
     "BadPageError",
+    "DebugError",
+    "DoubleFreeError",
+    "Leak",
+    "MemoryDebugger",
     "NaivePageFragCache",
     "NapiContext",
     "NapiContextError",
@@ -43,6 +56,8 @@ __all__ = [
     "PageAllocator",
     "PageFragCache",
     "PagePool",
+    "RedZoneError",
+    "UseAfterFreeError",
     "current_napi",
     "default_allocator",
     "make_frag_cache",

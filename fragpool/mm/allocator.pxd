@@ -59,6 +59,7 @@ cdef class PageAllocator:
     cdef public Py_ssize_t skbs_reclaimed
     cdef public object netdev_cache
     cdef public object _lock
+    cdef public object debug
 
     @cython.locals(page=Page)
     cpdef Page head_page(self, Py_ssize_t addr)

@@ -43,10 +43,8 @@ from .constants import (
     DEFAULT_RESERVE_PAGES,
     PAGE_SIZE,
 )
-
-
-class BadPageError(ValueError):
-    """Misuse of fragpool memory: a bad address, a double free, a refcount taken below zero."""
+from .debug import Leak, MemoryDebugger, enabled_by_environment
+from .errors import BadPageError, DoubleFreeError
 
 
 class RefCount:
@@ -121,7 +119,8 @@ class PageAllocator:
     Keyword options: ``page_size`` (a power of two, default 4096), ``max_order`` (default 3,
     32 KiB blocks), ``budget`` (usable bytes that may be mapped, default 1 GiB),
     ``arena_size`` (usable bytes per mmap, default 1 MiB), ``reserve_pages`` (order-0 pages
-    for pfmemalloc callers, default 16).
+    for pfmemalloc callers, default 16), ``debug`` (True: debug mode's checks, see
+    fragpool.mm.debug; None, the default, follows ``FRAGPOOL_DEBUG``).
     """
 
     def __init__(
@@ -132,6 +131,7 @@ class PageAllocator:
         budget: int = DEFAULT_BUDGET,
         arena_size: int = DEFAULT_ARENA_SIZE,
         reserve_pages: int = DEFAULT_RESERVE_PAGES,
+        debug: bool | None = None,
     ) -> None:
         if page_size < mmap.PAGESIZE or page_size & (page_size - 1):
             raise ValueError(
@@ -177,6 +177,10 @@ class PageAllocator:
         self.netdev_cache: object = None
         #: zone->lock: guards the free lists, the reserve, the mem_map writes and the arenas.
         self._lock = threading.Lock()
+        if debug is None:
+            debug = enabled_by_environment()
+        #: Debug mode's state (fragpool.mm.debug.MemoryDebugger), None when it is off.
+        self.debug: MemoryDebugger | None = MemoryDebugger(self) if debug else None
 
     # ----------------------------------------------------------------- arenas and blocks
     def _map_arena(self) -> bool:
@@ -242,11 +246,24 @@ class PageAllocator:
         """
         if not 0 <= order <= self.max_order:
             raise ValueError(f"order {order} is outside 0..{self.max_order}")
+        debug = self.debug
+        if debug is None:
+            return self._alloc_block(order, memalloc, True)
+        page = self._alloc_block(order, memalloc, not debug.quarantine)
+        if page is None and debug.flush():  # quarantined memory goes back under pressure
+            page = self._alloc_block(order, memalloc, True)
+        if page is not None:
+            debug.page_alloc(page)
+        return page
+
+    def _alloc_block(self, order: int, memalloc: bool, last_try: bool) -> Page | None:
         with self._lock:
             block = self._take_block(order)
             if block is None and self._map_arena():
                 block = self._take_block(order)
             if block is None:
+                if not last_try:
+                    return None
                 self.alloc_fail[order] += 1
                 if memalloc and order == 0:
                     return self._alloc_reserve()
@@ -272,9 +289,20 @@ class PageAllocator:
 
     def _free_page(self, page: Page) -> None:
         """__free_pages(): the refcount reached zero; the block goes back to its free list."""
+        if self.debug is not None:  # poisoned and quarantined first
+            self.debug.page_freed(page)
+            return
         with self._lock:
             del self._live[page.addr]
             self.pages_freed[page.order] += 1
+            if page.arena.reserve:
+                self._reserve_free.append(page.addr)
+            else:
+                self._give_block(page.addr, page.order, page.arena)
+
+    def _give_page_block(self, page: Page) -> None:
+        """The block of a freed page back to its free list (debug mode's quarantine exit)."""
+        with self._lock:
             if page.arena.reserve:
                 self._reserve_free.append(page.addr)
             else:
@@ -316,6 +344,13 @@ class PageAllocator:
         if n <= 1:
             page.ref = n - 1
             raise BadPageError(f"get_page on free page {page.addr:#x}")
+
+    def frag_ref(self, addr: int) -> None:
+        """skb_frag_ref(): one more reference on the page of the fragment at ``addr`` (a
+        second holder of the fragment; debug mode counts it on the fragment too)."""
+        self.get_page(self.page_of(addr))
+        if self.debug is not None:
+            self.debug.frag_ref(addr)
 
     def page_ref_add(self, page: Page, count: int) -> None:
         """page_ref_add(): take ``count`` references in one operation."""
@@ -359,7 +394,9 @@ class PageAllocator:
         self.refcount_ops += 1
         if n <= 0:
             if n < 0:
-                raise BadPageError(f"put_page on free page {page.addr:#x} (double free?)")
+                raise DoubleFreeError(
+                    f"put_page on free page {page.addr:#x} (double free?)" + self._history(page)
+                )
             self._release(page)
 
     def drain(self, page: Page | int, count: int) -> None:
@@ -391,6 +428,9 @@ class PageAllocator:
         The head page is head_page()'s; an address no live page holds is looked up in the
         mem_map anyway, so that a free of an already freed page is reported as a double free.
         """
+        if self.debug is not None:
+            self.debug.frag_free(addr)
+            return
         page = self.head_page(addr)
         if page is None:
             page = self._memmap.get(addr >> self.page_shift)
@@ -405,10 +445,15 @@ class PageAllocator:
     def _ref_zero(self, page: Page, n: int, addr: int) -> None:
         if n < 0:
             page.ref = n + 1
-            raise BadPageError(
+            raise DoubleFreeError(
                 f"page_frag_free({addr:#x}): page {page.addr:#x} is already free (double free?)"
+                + self._history(page)
             )
         self._release(page)
+
+    def _history(self, page: Page) -> str:
+        """Where a page was allocated and freed, in debug mode ('' otherwise)."""
+        return self.debug.page_history(page) if self.debug is not None else ""
 
     def _release(self, page: Page) -> None:
         owner = page.owner
@@ -419,6 +464,8 @@ class PageAllocator:
     # ------------------------------------------------------------------- access & stats
     def view(self, addr: int, length: int) -> memoryview:
         """A writable memoryview onto ``length`` bytes at ``addr`` (no copy)."""
+        if self.debug is not None:
+            return self.debug.view(addr, length)
         page = self.page_of(addr)
         arena = page.arena
         start = addr - arena.raw_addr
@@ -427,15 +474,46 @@ class PageAllocator:
         return arena.view[start : start + length]
 
     def in_use_pages(self) -> int:
-        """Compound pages currently referenced (allocated and not yet freed)."""
+        """Compound pages currently referenced (allocated and not yet freed).
+
+        In debug mode the quarantine is emptied first (its poison verified), so the count
+        is what the program holds.
+        """
+        if self.debug is not None:
+            self.debug.flush()
         return len(self._live)
 
     def live_pages(self) -> Iterator[Page]:
-        """The compound pages currently referenced."""
+        """The compound pages currently referenced (after the quarantine, in debug mode)."""
+        if self.debug is not None:
+            self.debug.flush()
         return iter(list(self._live.values()))
+
+    def check(self) -> None:
+        """Debug mode: verify every live fragment's red zone and the quarantine's poison.
+
+        Raises RedZoneError or UseAfterFreeError naming the first fault; without debug mode
+        there is nothing to verify, and it says so (RuntimeError).
+        """
+        self._debugger("check").check()
+
+    def leaks(self) -> list[Leak]:
+        """Debug mode: outstanding fragments, skbs and pages grouped by the site that
+        allocated them (file, line, function, count, bytes), largest first."""
+        return self._debugger("leaks").leaks()
+
+    def _debugger(self, what: str) -> MemoryDebugger:
+        if self.debug is None:
+            raise RuntimeError(
+                f"pa.{what}() needs debug mode: PageAllocator(debug=True), or "
+                "FRAGPOOL_DEBUG=1 in the environment"
+            )
+        return self.debug
 
     def stats(self) -> Snapshot:
         """Counters of this allocator, as a Snapshot (a dict; two snapshots subtract)."""
+        if self.debug is not None:
+            self.debug.flush()
         snap = Snapshot(
             arenas_mapped=self.nr_mmap,
             bytes_mapped=self.bytes_mapped,
@@ -456,7 +534,11 @@ class PageAllocator:
         return snap
 
     def close(self) -> None:
-        """Unmap every arena. Only valid when no page is in use."""
+        """Unmap every arena. Only valid when no page is in use (debug mode verifies the red
+        zones and empties the quarantine first)."""
+        if self.debug is not None:
+            self.debug.check()
+            self.debug.flush()
         with self._lock:
             if self._live:
                 raise BadPageError(f"close() with {len(self._live)} compound pages still in use")

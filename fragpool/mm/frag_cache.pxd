@@ -29,11 +29,13 @@ cdef class PageFragCache:
     cdef public int _refill_order
     cdef public Py_ssize_t _max_size
     cdef public Py_ssize_t _full_bias
+    cdef public object _dbg
+    cdef public Py_ssize_t _real_size
 
     @cython.locals(offset=Py_ssize_t, aligned=Py_ssize_t, end=Py_ssize_t, a=Py_ssize_t)
     cpdef alloc(self, Py_ssize_t fragsz, object align=*)
     @cython.locals(page=Page)
-    cpdef _alloc_slow(self, Py_ssize_t fragsz)
+    cpdef _alloc_slow(self, Py_ssize_t fragsz, object align=*)
     cpdef bint _release_bias(self, Page page) except -1
     cpdef _reuse(self, Page page)
     cpdef bint _refill(self) except -1

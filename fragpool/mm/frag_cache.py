@@ -87,6 +87,8 @@ class PageFragCache:
         "_refill_order",
         "_max_size",
         "_full_bias",
+        "_dbg",
+        "_real_size",
     )
 
     def __init__(self, pa: PageAllocator, naive: bool = False, *, memalloc: bool = False) -> None:
@@ -120,6 +122,10 @@ class PageFragCache:
         self._full_bias = self._max_size + 1
         #: The alignments alloc() accepts: one set lookup on the fast path checks them all.
         self._aligns = frozenset(1 << i for i in range(pa.page_shift + 1))
+        #: Debug mode (the allocator's MemoryDebugger): ``_size`` then stays 0 so that every
+        #: allocation takes the slow path, and the page's size waits in ``_real_size``.
+        self._dbg = pa.debug
+        self._real_size = 0
 
     @property
     def naive(self) -> bool:
@@ -135,7 +141,7 @@ class PageFragCache:
             aligned = (offset + align - 1) & -align
             end = aligned + fragsz
             if end > self._size or fragsz < 1:
-                return self._alloc_slow(fragsz)
+                return self._alloc_slow(fragsz, align)
             self._align_waste += aligned - offset
             self._bias -= 1
             self._offset = end
@@ -148,7 +154,9 @@ class PageFragCache:
         return self._va + offset
 
     # ------------------------------------------------------------------ the slow path
-    def _alloc_slow(self, fragsz: int) -> int | None:
+    def _alloc_slow(self, fragsz: int, align: int | None = None) -> int | None:
+        if self._dbg is not None:  # debug mode: red zone, allocation site (fragpool.mm.debug)
+            return self._dbg.frag_alloc(self, fragsz, align)
         if fragsz < 1:
             raise ValueError(
                 f"fragment size {fragsz} must be >= 1 (zero-size fragments are refused)"
@@ -301,7 +309,7 @@ class NaivePageFragCache(PageFragCache):
             aligned = offset
         end = aligned + fragsz
         if end > self._size or fragsz < 1:
-            return self._alloc_slow(fragsz)
+            return self._alloc_slow(fragsz, align)
         page = self.page
         n = page.ref + 1
         page.ref = n
@@ -311,7 +319,9 @@ class NaivePageFragCache(PageFragCache):
         self._offset = end
         return self._va + aligned
 
-    def _alloc_slow(self, fragsz: int) -> int | None:
+    def _alloc_slow(self, fragsz: int, align: int | None = None) -> int | None:
+        if self._dbg is not None:  # the debug path calls alloc(), which takes the reference
+            return PageFragCache._alloc_slow(self, fragsz, align)
         addr = PageFragCache._alloc_slow(self, fragsz)
         if addr is not None:  # the base class carved it; the naive cache pays a reference
             page = self.page

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
 from .. import _native
+from ..mm.errors import DoubleFreeError
 
 try:
     import cython
@@ -211,6 +212,8 @@ class SkBuff:
         self._mbase = mbase
         self._page = None
         self._live = True
+        if pa is not None and pa.debug is not None:  # debug mode: counted views, its site
+            pa.debug.skb_made(self)
         return self
 
     def init_rx(
@@ -249,13 +252,15 @@ class SkBuff:
         self._mbase = mbase
         self._page = page
         self._live = True
+        if pa.debug is not None:  # debug mode: counted views, its site
+            pa.debug.skb_made(self)
         return self
 
     # --------------------------------------------------------------- free
     def free(self) -> None:
         """kfree_skb(): drop this skb; the data goes when its last holder frees it."""
         if not self._live:
-            raise SkbStateError(f"skb {id(self):#x} freed twice (or used after free)")
+            _double_free(self)
         self._live = False
         self._put_data()
         home = self._home
@@ -286,9 +291,17 @@ class SkBuff:
                 else:
                     self.head_mem.frag_free(self.head)
             else:
+                pa = self.pa
+                if pa is not None and pa.debug is not None:  # debug: views, poison
+                    pa.debug.skb_put_data(self)
+                    return
                 self.head_mem.frag_free(self.head)
                 self._mv = None  # let a heap head or a capture buffer go
         else:
+            pa = self.pa
+            if pa is not None and pa.debug is not None:
+                pa.debug.skb_put_data(self)
+                return
             self._drop_data()
             self._mv = None
 
@@ -298,17 +311,20 @@ class SkBuff:
         free() stays the fast path: a freed skb's object is recycled, never reclaimed."""
         if self._live and not _finalizing():
             self._live = False
-            self._put_data()
             pa = self.pa
+            if pa is not None and pa.debug is not None:  # debug: a ResourceWarning too
+                pa.debug.skb_reclaim(self)
+            else:
+                self._put_data()
             if pa is not None:
                 pa.skbs_reclaimed += 1
 
     def release(self) -> None:
         """skb_release_all(): drop the data but keep the object (the caller recycles it)."""
         if not self._live:
-            raise SkbStateError(f"skb {id(self):#x} freed twice (or used after free)")
+            _double_free(self)
         self._live = False
-        self._drop_data()
+        self._put_data()  # free()'s own release (and debug mode's checks)
         self._mv = None
 
     def consume(self) -> None:
@@ -478,7 +494,7 @@ class SkBuff:
         pa = self.pa
         frags = list(self.frags)
         for faddr, _size in frags:
-            pa.get_page(pa.page_of(faddr))  # skb_frag_ref()
+            pa.frag_ref(faddr)
         self._drop_data()
         delta = addr - self.head
         self.frags = frags
@@ -772,6 +788,18 @@ class SkBuff:
             f"headroom={self.data - self.head} tailroom={self.tailroom()} "
             f"truesize={self.truesize}{' cloned' if self.cloned else ''}>"
         )
+
+
+class SkbDoubleFreeError(DoubleFreeError, SkbStateError):
+    """A second free of an skb in debug mode, naming the first free's site."""
+
+
+def _double_free(skb: SkBuff) -> None:
+    """Raise for a free of an skb that is not live (with the first free's site in debug)."""
+    pa = skb.pa
+    if pa is not None and pa.debug is not None:
+        raise SkbDoubleFreeError(pa.debug.skb_double_free(skb))
+    raise SkbStateError(f"skb {id(skb):#x} freed twice (or used after free)")
 
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)

@@ -290,6 +290,8 @@ class OfflineReader:
         if page is not None:
             self.pa.drain(page, self._bias)
         self._close_files()
+        if self.pa.debug is not None:  # debug mode: name what is still in flight
+            self.pa.debug.report(f"reader of {self.path}")
 
     def _close_files(self) -> None:
         if self._f is not self._raw:

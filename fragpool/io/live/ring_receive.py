@@ -280,6 +280,8 @@ class RingRx:
             head = skb.head
             if not lo <= head < hi:
                 continue
+            if pa.debug is not None and pa.debug.skb_has_views(skb):
+                continue  # debug mode: a live view pins the skb (and its block) in the ring
             n = skb.end - head
             addr = cursor.copy_in(ring_mv[head - base : head - base + n])
             if addr is None:
@@ -295,6 +297,8 @@ class RingRx:
             skb.head_mem = pa
             skb._page = cursor.page
             skb.pfmemalloc = cursor.pfmemalloc
+            if pa.debug is not None:
+                pa.debug.skb_moved(skb)
             self.copybreak_skbs += 1
             self.copybreak_bytes += n
             self.frag_free(head)  # may hand the block back
