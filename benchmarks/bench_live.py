@@ -1,10 +1,11 @@
-"""bench_live: live receive over a veth pair, fragpool's three modes beside scapy and pcapy-ng.
+"""bench_live: live receive over a veth pair, fragpool's four modes beside scapy and pcapy-ng.
 
 trafgen (its one worker on CPU 0, no rate limit) sends 64-byte and 1500-byte frames from
 the far end of a veth pair for --seconds (default 5) while one receiver at a time runs in a
 process of its own, pinned to the other CPUs: fragpool.open_live with its defaults in
-recv_into, recvmmsg and tpacket_v3 mode (a byte of each frame read in place through
-``skb[12]``, each batch freed with kfree_skb_list), scapy's sniff (store=False, a counting
+recv_into, recvmmsg, tpacket_v3 and af_xdp mode (a byte of each frame read in place
+through ``skb[12]``, each batch freed with kfree_skb_list; af_xdp takes the queue's frames
+from the stack, in veth's native XDP at MTU 1500), scapy's sniff (store=False, a counting
 prn) and, where installed, pcapy-ng (libpcap, TPACKET_V3 with a buffer the size of
 fragpool's ring). The fragpool modes run compiled, and once more interpreted ("pure" rows,
 FRAGPOOL_NO_EXTENSIONS=1). The offered count is the sender's end's tx_packets + tx_dropped
@@ -43,7 +44,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # netns: the veth pair and frame
 
 from _common import Verdicts, table  # noqa: E402
 
-FRAGPOOL_MODES = ("recv_into", "recvmmsg", "tpacket_v3")
+FRAGPOOL_MODES = ("recv_into", "recvmmsg", "tpacket_v3", "af_xdp")
 PURE_SUFFIX = " (pure)"  # the same mode with fragpool's sources interpreted
 SENDER_CPU = 0  # trafgen --cpus 1 binds its one worker to CPU 0
 RING = {"block_size": 1 << 20, "block_nr": 16}  # open_live's default ring (16 MiB), for libpcap

@@ -22,11 +22,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 @pytest.fixture
 def veth():
-    """A veth pair with its peer in a fresh network namespace: (local, netns, peer).
+    """A veth pair (MTU 9000) with its peer in a fresh network namespace: (local, netns, peer).
 
     Needs root; skips otherwise (a failure under CI). Missing ip/tcpdump/trafgen fail under
     CI and skip elsewhere. Teardown deletes the pair and the namespace whatever happened.
     """
+    yield from _veth_pair(9000)
+
+
+@pytest.fixture
+def veth1500():
+    """The same at MTU 1500: what native XDP on veth accepts (it refuses peer MTUs > 3506)."""
+    yield from _veth_pair(1500)
+
+
+def _veth_pair(mtu: int):
     from netns import VethPair, missing_tools
 
     if os.geteuid() != 0:
@@ -37,7 +47,7 @@ def veth():
         if CI:
             pytest.fail(msg)
         pytest.skip(msg)
-    pair = VethPair(mtu=9000).create()
+    pair = VethPair(mtu=mtu).create()
     try:
         yield pair
     finally:

@@ -31,9 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     live.add_argument("-i", dest="interface", metavar="IF", help="capture live on IF")
     live.add_argument(
         "--mode",
-        choices=("recv_into", "recvmmsg", "tpacket_v3"),
+        choices=("recv_into", "recvmmsg", "tpacket_v3", "af_xdp"),
         default="tpacket_v3",
-        help="live receive path (default tpacket_v3)",
+        help="live receive path (default tpacket_v3; af_xdp takes the queue's frames from "
+        "the kernel's stack)",
     )
     live.add_argument(
         "-s", dest="snaplen", type=int, metavar="SNAPLEN", help="bytes kept per packet (live)"

@@ -2,7 +2,9 @@
 
 With no source it receives the sample capture bundled in examples/data/ (what `make run`
 does); ``-r FILE`` receives a pcap/pcapng file, ``-i IF`` a live interface (one AF_PACKET
-socket per ring in a PACKET_FANOUT hash group; Ctrl-C or ``-c N`` ends it).
+socket per ring in a PACKET_FANOUT hash group; Ctrl-C or ``-c N`` ends it); ``-i IF --xdp``
+runs the rings on the interface's queues themselves, through AF_XDP (fragpool.driver.xdp_wire:
+the fill ring is each ring's descriptor ring, igb's legacy-rx path on 2048-byte chunks).
 
 Beside the run's own counts it shows what the naive scheme (one page reference per buffer,
 no pagecnt_bias) would have cost: measured by a second run on the same frames when the
@@ -22,9 +24,10 @@ from typing import TextIO
 
 from ..driver import POOL_KINDS, FileWire, LiveWire, RxDevice
 from ..driver.constants import DEFAULT_BUDGET, DEFAULT_RING_SIZE, DEFAULT_RINGS
+from ..mm import PageAllocator
 from ..progress import Progress
 from ..stats import Snapshot
-from ._args import positive
+from ._args import add_debug, positive
 
 #: The capture `fragpool driver` receives when given no source.
 #: The bundled sample capture, shipped inside the package (package data, so it is found in a
@@ -67,11 +70,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="igb's legacy-rx: copy headers into a small head, the rest as a page frag",
     )
+    p.add_argument(
+        "--xdp",
+        action="store_true",
+        help="with -i: drive queues 0..rings-1 through AF_XDP (takes their frames from the stack)",
+    )
+    p.add_argument(
+        "--xdp-mode", choices=("auto", "native", "generic"), default="auto", help="with --xdp"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    add_debug(p)
     p.set_defaults(func=run)
 
 
 def _wire(args: argparse.Namespace) -> tuple[object, str]:
+    if args.xdp:
+        from ..driver.xdp_wire import XdpWire
+
+        if not args.interface:
+            raise ValueError("--xdp drives an interface's queues: give it -i IF")
+        wire = XdpWire(args.interface, count=args.count, xdp_mode=args.xdp_mode)
+        return wire, f"interface {args.interface} (AF_XDP)"
     if args.interface:
         return LiveWire(args.interface, count=args.count), f"interface {args.interface}"
     path = Path(args.file) if args.file else SAMPLE
@@ -82,13 +101,18 @@ def _wire(args: argparse.Namespace) -> tuple[object, str]:
 
 
 def _device(args: argparse.Namespace, wire: object, pool: str) -> RxDevice:
+    allocator = None
+    if args.xdp:  # the UMEM: one arena of the device's allocator (AF_XDP.md, gotcha 14)
+        size = max(16 << 20, args.rings * args.ring_size * 4096 * 2)
+        allocator = PageAllocator(arena_size=size, budget=size)
     return RxDevice(
         wire,
         rings=args.rings,
         ring_size=args.ring_size,
         budget=args.budget,
         pool=pool,
-        legacy_rx=args.legacy_rx,
+        legacy_rx=args.legacy_rx or args.xdp,
+        allocator=allocator,
     )
 
 
@@ -205,7 +229,7 @@ def build_document(args: argparse.Namespace, source: str, dev: RxDevice, stats: 
             "ring_size": args.ring_size,
             "budget": args.budget,
             "pool": args.pool,
-            "legacy_rx": args.legacy_rx,
+            "legacy_rx": args.legacy_rx or args.xdp,
         },
         "frames_offered": stats["frames_offered"],
         "rings": rings,

@@ -157,6 +157,9 @@ class RxDevice:
         """igb_open(): post buffers on every ring and attach the wire."""
         if self._up:
             return
+        bind = getattr(self.wire, "bind_device", None)
+        if bind is not None:  # a wire that is the rings' NIC itself (AF_XDP) sees them first
+            bind(self)
         self.wire.attach(len(self.rings))
         for ring in self.rings:
             ring.configure()
@@ -171,6 +174,13 @@ class RxDevice:
             self._scheduled[ring_index] = True
             self.poll_list.append(ring)
         return ok
+
+    def schedule(self, ring_index: int, frames: int) -> None:
+        """A NIC that wrote ``frames`` into a ring's buffers itself raises its interrupt."""
+        self.frames_offered += frames
+        if not self._scheduled[ring_index]:
+            self._scheduled[ring_index] = True
+            self.poll_list.append(self.rings[ring_index])
 
     # ------------------------------------------------------------------ NAPI
     def net_rx_action(self) -> int:
@@ -222,8 +232,10 @@ class RxDevice:
         """igb_free_all_rx_resources(): drain every ring and report pages still in flight."""
         if self.report is not None:
             return self.report
+        self.wire.close()  # igb_down: receive stops before the rings are drained
         per_pool = [ring.clean_rx_ring() for ring in self.rings]
-        self.wire.close()
+        if self.pa.debug is not None:  # debug mode: name what is still in flight
+            self.pa.debug.report("driver")
         live = list(self.pa.live_pages())
         self.report = TeardownReport(
             pages_in_flight=len(live),

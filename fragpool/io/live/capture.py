@@ -26,9 +26,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import NamedTuple
 
 from ...mm import PAGE_SIZE, PageAllocator
@@ -38,19 +35,21 @@ from ..backlog import ALL, Backlog
 from ..files import linktypes
 from .errors import LiveCaptureError
 from .if_packet import VLAN_HLEN
+from .interface import interface_mtu
 from .packet_socket import DEFAULT_SNAPLEN, PacketSocket
 from .pool_cursor import ALIGN, PoolCursor
+from .skb_stream import SkbStream
 from .tpacket import RingReport
 
 MODES = ("recv_into", "recvmmsg", "tpacket_v3")
+#: Every mode open_live takes: the AF_PACKET ones and AF_XDP.
+ALL_MODES = (*MODES, "af_xdp")
 #: Link-layer header bytes in front of the MTU, per tcpdump link-type name.
 _LINK_HEADER = {"EN10MB": 14, "RAW": 0}
 _LINKTYPE_NUMBER = {name: num for num, name in linktypes.NAMES.items()}
 #: Order of the compound pages of a capture's own pool (128 KiB): a recvmmsg batch of 64
 #: full-size Ethernet slots fits in one page.
 POOL_ORDER = 5
-#: How long the iterator waits per poll before it checks whether close() was called.
-_ITER_SLICE = 0.25
 
 
 class LiveReport(NamedTuple):
@@ -61,16 +60,6 @@ class LiveReport(NamedTuple):
     blocks_held: int  # ring blocks that could not go back (held by cloned skbs)
     moved_at_close: int  # in-ring skbs copied to pool memory by close()
     discarded: int  # packets received by the kernel after the last poll, never handed out
-
-
-def interface_mtu(ifname: str) -> int:
-    """The interface's MTU from /sys/class/net/<if>/mtu."""
-    try:
-        return int((Path("/sys/class/net") / ifname / "mtu").read_text())
-    except FileNotFoundError:
-        raise LiveCaptureError(errno.ENODEV, f"no such network interface: {ifname!r}") from None
-    except (OSError, ValueError) as e:
-        raise LiveCaptureError(errno.EIO, f"cannot read the MTU of {ifname!r}: {e}") from None
 
 
 def max_frame(ifname: str, linktype: str, snaplen: int) -> int:
@@ -86,7 +75,7 @@ def _order_for(nbytes: int, page_size: int) -> int:
     return order
 
 
-class LiveCapture:
+class LiveCapture(SkbStream):
     """A live capture on one interface: skbs from pool pages or ring blocks.
 
     Use :func:`open_live` to make one. See the module docstring for the modes.
@@ -111,7 +100,7 @@ class LiveCapture:
         ignore_outgoing: bool = False,
     ) -> None:
         if mode not in MODES:
-            modes = ", ".join(MODES)
+            modes = ", ".join(ALL_MODES)
             raise LiveCaptureError(errno.EINVAL, f"unknown mode {mode!r}; one of {modes}")
         if not isinstance(batch, int) or not 1 <= batch <= 1024:
             raise LiveCaptureError(errno.EINVAL, f"batch must be 1..1024, not {batch!r}")
@@ -228,46 +217,6 @@ class LiveCapture:
         what = "went down or away" if down else "failed"
         return LiveCaptureError(err, f"interface {self.ifname!r} {what}: {os.strerror(err)}")
 
-    def packets(self, count: int | None = None, timeout: float | None = None) -> Iterator[SkBuff]:
-        """skbs as they come: stops after ``count`` packets, after ``timeout`` seconds without
-        a packet, or when the capture is closed (from another thread, or a signal handler).
-        """
-        left = count
-        while left is None or left > 0:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            batch: list[SkBuff] = []
-            while not batch:
-                if self._closed:
-                    return
-                wait = _ITER_SLICE
-                if deadline is not None:
-                    wait = min(wait, deadline - time.monotonic())
-                    if wait < 0:
-                        return
-                batch = self.recv_batch(64 if left is None else min(64, left), wait)
-            if left is not None:
-                left -= len(batch)
-            it = self._backlog.cur = iter(batch)
-            yield from it
-            self._backlog.cur = None
-
-    def __iter__(self) -> Iterator[SkBuff]:
-        return self.packets()
-
-    def __next__(self) -> SkBuff:
-        while True:
-            batch = self.recv_batch(1, _ITER_SLICE)
-            if batch:
-                return batch[0]
-            if self._closed:
-                raise StopIteration
-
-    def __enter__(self) -> LiveCapture:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ------------------------------------------------------------------ state
     def fileno(self) -> int:
         """The socket's descriptor (poll it for POLLIN)."""
@@ -342,6 +291,8 @@ class LiveCapture:
         else:
             self.rx.close()
         self.cursor.close()
+        if self.pa.debug is not None:  # debug mode: name what is still in flight
+            self.pa.debug.report(f"live capture on {self.ifname}")
         inflight = self.pa.in_use_pages()
         self._report = LiveReport(inflight == 0 and held == 0, inflight, held, moved, discarded)
         return self._report
@@ -376,7 +327,11 @@ def open_live(
 ) -> LiveCapture:
     """pcap_open_live(): capture on ``ifname`` into skbs.
 
-    ``mode`` is ``recv_into``, ``recvmmsg`` or ``tpacket_v3``; ``filter`` a tcpdump
+    ``mode`` is ``recv_into``, ``recvmmsg``, ``tpacket_v3`` or ``af_xdp`` (an AF_XDP queue,
+    fragpool.io.live.xdp_capture: options ``queue``, ``xdp_mode`` auto/native/generic,
+    ``frames``, ``frame_size``, ``headroom``, ``ring_size``, ``copybreak_at``,
+    ``multi_buffer``; it takes the
+    queue's frames away from the kernel's stack, where AF_PACKET copies them); ``filter`` a tcpdump
     expression (compiled with ``tcpdump -dd``); ``fanout=(group_id, mode)`` joins a
     PACKET_FANOUT group (hash, lb, cpu, rollover, ...) so several workers share the
     interface. Keyword options: ``batch`` (recvmmsg), ``block_size``, ``block_nr``,
@@ -385,4 +340,10 @@ def open_live(
     its FilterError) with a one-line cause: missing interface, no permission, a filter that
     does not compile, a ring too large for memory.
     """
+    if mode == "af_xdp":
+        from .xdp_capture import XdpCapture
+
+        if fanout is not None:
+            raise ValueError("fanout is an AF_PACKET option: an AF_XDP socket owns its queue")
+        return XdpCapture(ifname, snaplen, promisc, filter, allocator, **options)  # type: ignore[arg-type]
     return LiveCapture(ifname, snaplen, promisc, filter, mode, fanout, allocator, **options)
