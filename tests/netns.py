@@ -9,6 +9,7 @@ far side with scapy's sendp or netsniff-ng's trafgen, both run with `ip netns ex
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -16,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 LIVE_TOOLS = ("ip", "tcpdump", "trafgen")
@@ -228,3 +230,40 @@ def udp_frame(
 def udp_seq(frame: bytes) -> int:
     """The seq udp_frame put in the payload."""
     return struct.unpack_from("!I", frame, 14 + 20 + 8)[0]
+
+
+# -- AF_XDP and the command line ----------------------------------------------------------
+
+CLI = "import sys, fragpool.cli; sys.exit(fragpool.cli.main(sys.argv[1:]))"
+
+
+def xdp_attached(ifname: str) -> bool:
+    """Whether any XDP program is on ``ifname`` (ip's JSON has an "xdp" key then)."""
+    out = subprocess.run(["ip", "-j", "-d", "link", "show", "dev", ifname], capture_output=True)
+    return "xdp" in json.loads(out.stdout)[0]
+
+
+def start_attached(ifname: str, *args: str, timeout: float = 10) -> subprocess.Popen:
+    """``fragpool ARGS`` in a process of its own, once its XDP program is on ``ifname``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while not xdp_attached(ifname) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    return proc
+
+
+def collect(cap, n: int, timeout: float = 5.0) -> list:
+    """Up to ``n`` skbs from a live capture, within ``timeout`` seconds."""
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        got += cap.recv_batch(64, 0.05)
+    return got
+
+
+def free_all(skbs) -> None:
+    for skb in skbs:
+        skb.free()

@@ -108,16 +108,7 @@ class XdpWire:
             self.prog = XdpProgram(nrings, frags=self.sg)
             for queue, xsk in enumerate(self.socks):
                 self.prog.set_socket(queue, xsk.fileno())
-            if self.xdp_mode == "auto":
-                try:
-                    self.prog.attach(self.ifindex, "native")
-                    self.xdp_mode = "native"
-                except LiveCaptureError as err:
-                    self.fallback = f"native XDP refused ({err.strerror})"
-                    self.prog.attach(self.ifindex, "generic")
-                    self.xdp_mode = "generic"
-            else:
-                self.prog.attach(self.ifindex, self.xdp_mode)
+            self.xdp_mode, self.fallback = self.prog.attach_mode(self.ifindex, self.xdp_mode)
         except BaseException:
             self.close()
             raise

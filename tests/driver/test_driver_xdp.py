@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from netns import known_frames, trafgen_send, vlan_frame
+from netns import CLI, known_frames, start_attached, trafgen_send, vlan_frame, xdp_attached
 
 from fragpool.driver import RxDevice
 from fragpool.driver.xdp_wire import XdpWire
@@ -17,11 +17,6 @@ from fragpool.mm import PageAllocator
 
 live = pytest.mark.live
 UMEM = 16 << 20
-
-
-def xdp_attached(ifname: str) -> bool:
-    out = subprocess.run(["ip", "-j", "-d", "link", "show", "dev", ifname], capture_output=True)
-    return "xdp" in json.loads(out.stdout)[0]
 
 
 def run_device(
@@ -99,17 +94,8 @@ def test_jumbo_frames_become_multi_buffer_skbs(veth):
 @live
 def test_the_command_runs_over_veth_and_tears_down_clean(veth1500):
     frames = known_frames(tuple(60 + 11 * i for i in range(100)))
-    code = "import sys, fragpool.cli; sys.exit(fragpool.cli.main(sys.argv[1:]))"
-    cmd = [sys.executable, "-c", code, "driver", "-i", veth1500.local, "--xdp"]
-    proc = subprocess.Popen(
-        [*cmd, "--rings", "1", "-c", str(len(frames)), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 10
-    while not xdp_attached(veth1500.local) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    args = ("driver", "-i", veth1500.local, "--xdp", "--rings", "1", "-c", str(len(frames)))
+    proc = start_attached(veth1500.local, *args, "--json")
     trafgen_send(veth1500, frames)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -121,8 +107,7 @@ def test_the_command_runs_over_veth_and_tears_down_clean(veth1500):
 
 
 def test_xdp_needs_an_interface():
-    code = "import sys, fragpool.cli; sys.exit(fragpool.cli.main(sys.argv[1:]))"
     done = subprocess.run(
-        [sys.executable, "-c", code, "driver", "--xdp"], capture_output=True, text=True
+        [sys.executable, "-c", CLI, "driver", "--xdp"], capture_output=True, text=True
     )
     assert done.returncode == 1 and "--xdp drives an interface's queues" in done.stderr

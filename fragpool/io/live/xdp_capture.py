@@ -26,7 +26,8 @@ import struct
 import time
 from typing import NamedTuple
 
-from ...mm import PAGE_SIZE, PageAllocator
+from ...mm import PAGE_SIZE, Page, PageAllocator
+from ...mm.allocator import RefCount
 from ...skb import SkBuff
 from ...skb.head_cache import SkbHeadCache
 from ...skb.skbuff import SkbBoundsError
@@ -114,18 +115,26 @@ class XdpCapture(SkbStream):
         self._partial_bad = False
         self.packets_received = self.bytes_received = 0
         self.copybreak_skbs = self.filter_dropped = self.rx_frags_dropped = 0
-        self.fill_empty_polls = 0
-        self._fill_pages: dict[int, object] = {}
-        umem_bytes = max(PAGE_SIZE, frames * frame_size)
+        #: skb head references dropped on chunks (the inline free counts here).
+        self.frag_frees = 0
+        self._shift = frame_size.bit_length() - 1
+        self._mask = -frame_size
+        #: Per chunk: the references skbs hold on it as their head (0: free or posted).
+        self._refs: list[RefCount] = []
+        #: UMEM offsets of the chunks free to post, and how many are posted.
+        self._free: list[int] = []
+        self._posted = 0
+        #: Chunks lent to skbs as frags (multi-buffer): back when their page is ours alone.
+        self._lent: list[tuple[int, Page]] = []
+        #: The UMEM's pages by number (offset >> 12), each holding this capture's reference.
+        self._pages: dict[int, Page] = {}
         self.umem = PageAllocator(
             page_size=PAGE_SIZE,
             max_order=0,
-            arena_size=umem_bytes,
-            budget=umem_bytes,
+            arena_size=frames * frame_size,
+            budget=frames * frame_size,
             reserve_pages=0,
         )
-        #: Chunks per UMEM page: 2 for half-page chunks, each holding a page reference.
-        self._per_page = PAGE_SIZE // frame_size
         self.pa = allocator if allocator is not None else PageAllocator()
         self.cursor = PoolCursor(self.pa, 4)
         self._home = SkbHeadCache("xdp_skb_cache", 256, 64)
@@ -140,16 +149,29 @@ class XdpCapture(SkbStream):
 
     # ------------------------------------------------------------------ set-up
     def _open(self, xdp_mode: str, need_wakeup: bool) -> None:
-        first = self.umem.alloc_pages(0)  # maps the arena: the UMEM is all of it
-        arena = self.umem.arenas[0]
+        umem = self.umem
+        pages = []
+        while True:  # the UMEM is all of the allocator's one arena, held by this capture
+            page = umem.alloc_pages(0)
+            if page is None:
+                break
+            pages.append(page)
+        arena = umem.arenas[0]
         self.base, self.view, self.vbase = arena.base, arena.view, arena.raw_addr
-        self.umem.put_page(first)
+        self._pages = {(page.addr - self.base) >> 12: page for page in pages}
+        self._free = list(range(0, arena.size, self.frame_size))[::-1]
+        self._refs = [RefCount() for _ in self._free]
         # multi-buffer when the largest frame (MTU + Ethernet + VLAN) is more than one
         # chunk holds (chunk - XDP_PACKET_HEADROOM - headroom), unless the caller says
         self.sg = self._multi_buffer
         if self.sg is None:
             limit = self.frame_size - XDP_PACKET_HEADROOM - self.headroom
             self.sg = interface_mtu(self.ifname) + 14 + 4 > limit
+        if self.sg and self.frame_size != PAGE_SIZE:
+            raise ValueError(
+                f"multi-buffer frames (MTU {interface_mtu(self.ifname)}) need frame_size "
+                f"{PAGE_SIZE}: a frag holds a whole page"
+            )
         self.xsk = XskSocket(
             self.ifindex,
             self.queue,
@@ -167,51 +189,60 @@ class XdpCapture(SkbStream):
         self.xsk.bind()
         self.prog = XdpProgram(self.queue + 1, frags=self.sg)
         self.prog.set_socket(self.queue, self.xsk.fileno())
-        self.fallback: str | None = None
-        if xdp_mode == "auto":
-            try:
-                self.prog.attach(self.ifindex, "native")
-                self.xdp_mode = "native"
-            except LiveCaptureError as err:
-                self.fallback = f"native XDP refused ({err.strerror})"
-                self.prog.attach(self.ifindex, "generic")
-                self.xdp_mode = "generic"
-        else:
-            self.prog.attach(self.ifindex, xdp_mode)
-            self.xdp_mode = xdp_mode
+        self.xdp_mode, self.fallback = self.prog.attach_mode(self.ifindex, xdp_mode)
         self.zerocopy = self.xsk.zerocopy()
 
     # ------------------------------------------------------------------ the device
+    def frag_free(self, addr: int) -> None:
+        """The last reference of an skb head on its chunk: the chunk is free to post again.
+
+        (An skb's free drops the other references inline, counted in ``frag_frees``.)
+        """
+        off = (addr - self.base) & self._mask
+        ref = self._refs[off >> self._shift]
+        n = ref.ref - 1
+        if n < 0:
+            raise LiveCaptureError(errno.EINVAL, f"chunk {off:#x} freed twice")
+        ref.ref = n
+        self.frag_frees += 1
+        if n == 0:
+            self._free.append(off)
+            if self._closed:
+                self._release_pages([off >> 12])
+
+    def _reap(self) -> None:
+        """Lent frag chunks whose skbs are gone (their page is ours alone) go back."""
+        keep = []
+        for off, page in self._lent:
+            if page.ref == 1:
+                self._free.append(off)
+            else:
+                keep.append((off, page))
+        self._lent = keep
+
     def _refill(self) -> None:
-        """Top the fill ring up with free UMEM pages (the RX descriptor ring's refill)."""
-        xsk = self.xsk
-        fill = xsk.fill
-        prod = self._fill_prod
-        room = fill.size - ((prod - fill.consumer()) & 0xFFFFFFFF)
+        """Top the fill ring up with free chunks (the RX descriptor ring's refill)."""
+        if self._lent:
+            self._reap()
+        free = self._free
+        fill = self.xsk.fill
+        room = min(fill.size - self._posted, len(free))
         if room <= 0:
             return
-        umem, base, pages = self.umem, self.base, self._fill_pages
-        view, desc, mask = fill.view, fill.desc, fill.mask
+        prod, view, desc, mask = self._fill_prod, fill.view, fill.desc, fill.mask
         pack = _ADDR.pack_into
-        per_page, size = self._per_page, self.frame_size
-        while room >= per_page:
-            page = umem.alloc_pages(0)
-            if page is None:
-                self.fill_empty_polls += 1
-                break
-            if per_page > 1:  # one reference per half: each becomes an skb of its own
-                umem.page_ref_add(page, per_page - 1)
-            off = page.addr - base
-            for k in range(per_page):
-                pack(view, desc + (prod & mask) * 8, off + k * size)
-                pages[off + k * size] = page
-                prod += 1
-            room -= per_page
-        if prod != self._fill_prod:
-            self._fill_prod = prod
-            fill.set_producer(prod)
-            if fill.needs_wakeup():
-                xsk.wakeup()
+        for _ in range(room):
+            pack(view, desc + (prod & mask) * 8, free.pop())
+            prod += 1
+        self._posted += room
+        self._fill_prod = prod
+        fill.set_producer(prod)
+        if fill.needs_wakeup():
+            self.xsk.wakeup()
+
+    def _chunks_held(self) -> int:
+        """Chunks held by skbs (neither free nor posted to the kernel)."""
+        return len(self._refs) - len(self._free) - self._posted
 
     def _poll(self, budget: int, out: list[SkBuff]) -> int:
         """NAPI poll: up to ``budget`` descriptors from the RX ring into skbs, then refill."""
@@ -221,31 +252,37 @@ class XdpCapture(SkbStream):
         if not avail:
             return 0
         take = min(avail, budget)
-        umem, pages, base = self.umem, self._fill_pages, self.base
-        view, vbase, desc, mask = rx.view, self.vbase, rx.desc, rx.mask
+        self._posted -= take
+        umem, base, refs, shift, mask = self.umem, self.base, self._refs, self._shift, self._mask
+        ring, desc, rmask = rx.view, rx.desc, rx.mask
+        view, vbase = self.view, self.vbase  # the UMEM's bytes, where the skbs point
         unpack = _DESC.unpack_from
-        chunk_mask = ~(self.frame_size - 1)
+        size = self.frame_size
         copy_out = self._chunks_held() > self.copybreak_at
         now = time.time_ns()
         got = 0
         for k in range(take):
-            addr, length, options = unpack(view, desc + ((cons + k) & mask) * 16)
-            page = pages.pop(addr & chunk_mask)
-            va = base + addr
+            addr, length, options = unpack(ring, desc + ((cons + k) & rmask) * 16)
+            off = addr & mask
             skb = self._partial
             if skb is None:
+                ref = refs[off >> shift]
+                ref.ref = 1
                 skb = self._home.get()
-                skb.init_rx(umem, umem, va, length, self.frame_size, self.view, vbase, False, page)
+                skb.init_rx(umem, self, base + addr, length, size, view, vbase, False, ref)
                 skb.tstamp = now
                 skb.wire_len = length
                 skb.ifindex = self.ifindex
                 skb.linktype = LINKTYPE_ETHERNET
             else:
                 skb.wire_len += length
+                page = self._pages[off >> 12]
                 try:
-                    skb.add_rx_frag(va, length, self.frame_size)
+                    skb.add_rx_frag(base + addr, length, size)
+                    umem.get_page(page)  # the frag's reference; the chunk is lent
+                    self._lent.append((off, page))
                 except SkbBoundsError:  # past MAX_SKB_FRAGS: the frame is dropped whole
-                    umem.put_page(page)
+                    self._free.append(off)
                     self._partial_bad = True
             if options & XDP_PKT_CONTD:
                 self._partial = skb
@@ -333,22 +370,19 @@ class XdpCapture(SkbStream):
             copybreak_skbs=self.copybreak_skbs,
             rx_frags_dropped=self.rx_frags_dropped,
             chunks=self.frames,
-            chunks_in_fill_ring=len(self._fill_pages),
+            chunks_in_fill_ring=self._posted,
             chunks_held=self._chunks_held(),
             pages_in_use=self.pa.in_use_pages(),
         )
         snap.update(kernel)
         return snap
 
-    def _chunks_held(self) -> int:
-        """Chunks skbs hold: every chunk of a page in use, less those in the fill ring."""
-        return self.umem.in_use_pages() * self._per_page - len(self._fill_pages)
-
     def close(self) -> XdpReport:
-        """Detach the program, free what was not handed out, return every chunk, unmap.
+        """Detach the program, free what was not handed out, take every chunk back, unmap.
 
-        skbs already handed out stay valid (the UMEM stays mapped while one holds a chunk);
-        the report counts them, as page_pool_destroy does.
+        skbs already handed out stay valid: the pages under their chunks stay allocated (and
+        the UMEM mapped) until they are freed; the report counts them, as page_pool_destroy
+        does.
         """
         if self._report is not None:
             return self._report
@@ -362,10 +396,9 @@ class XdpCapture(SkbStream):
         if self.pa.debug is not None:
             self.pa.debug.report(f"AF_XDP capture on {self.ifname}")
         held = self._chunks_held()
-        pages = self.pa.in_use_pages()
-        self._report = XdpReport(held == 0 and pages == 0, held, pages)
-        if self.umem.in_use_pages() == 0:
-            self.umem.close()
+        self._report = XdpReport(
+            held == 0 and self.pa.in_use_pages() == 0, held, self.pa.in_use_pages()
+        )
         return self._report
 
     def _teardown(self) -> None:
@@ -373,12 +406,42 @@ class XdpCapture(SkbStream):
             self.prog.close()  # the link goes: the program leaves the interface
             self.prog = None
         if self.xsk is not None:
-            self.xsk.close()
+            self.xsk.close()  # the kernel lets go of the posted chunks
             self.xsk = None
-        for page in self._fill_pages.values():
-            self.umem.put_page(page)
-        self._fill_pages.clear()
+        self._free.extend(self._posted_chunks())
+        self._posted = 0
         self.cursor.close()
+        self._closed = True
+        self._release_pages(list(self._pages))
+
+    def _posted_chunks(self) -> list[int]:
+        """After the socket closed: the chunks that were on the fill or RX ring."""
+        lent = {off for off, _page in self._lent}
+        free = set(self._free)
+        return [
+            off
+            for i, ref in enumerate(self._refs)
+            if ref.ref == 0 and (off := i << self._shift) not in free and off not in lent
+        ]
+
+    def _release_pages(self, numbers: list[int]) -> None:
+        """Give the allocator each of these pages none of whose chunks an skb holds as its
+        head (after close); unmap the UMEM once nothing is left."""
+        if self._lent:
+            self._reap()
+        per_page = PAGE_SIZE >> self._shift
+        refs, umem, pages = self._refs, self.umem, self._pages
+        for number in numbers:
+            page = pages.get(number)
+            first = number * per_page
+            if page is not None and not any(refs[first + k].ref for k in range(per_page)):
+                del pages[number]
+                umem.put_page(page)  # a lent frag keeps its own reference
+        if not pages and umem.arenas and umem.in_use_pages() == 0:
+            try:
+                umem.close()
+            except BufferError:  # a view of a frame is still alive: the GC unmaps it later
+                pass
 
     @property
     def closed(self) -> bool:

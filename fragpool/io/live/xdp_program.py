@@ -130,6 +130,21 @@ class XdpProgram:
         struct.pack_into("<IIII", attr, 0, self.prog_fd, ifindex, BPF_XDP, MODE_FLAGS[mode])
         self.link_fd = _bpf(BPF_LINK_CREATE, attr, f"attaching the XDP program ({mode} mode)")
 
+    def attach_mode(self, ifindex: int, mode: str) -> tuple[str, str | None]:
+        """Attach in ``mode``; "auto" tries native and falls back to generic.
+
+        Returns the mode attached and, after a fallback, why native was refused.
+        """
+        if mode != "auto":
+            self.attach(ifindex, mode)
+            return mode, None
+        try:
+            self.attach(ifindex, "native")
+            return "native", None
+        except LiveCaptureError as err:
+            self.attach(ifindex, "generic")
+            return "generic", f"native XDP refused ({err.strerror})"
+
     def detach(self) -> None:
         """Close the link: the kernel removes the program from the interface."""
         if self.link_fd >= 0:

@@ -7,7 +7,6 @@ back to generic there by itself). Every test checks that the program is gone aft
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,21 +14,23 @@ import sys
 import time
 
 import pytest
-from netns import BROADCAST, finish, known_frames, trafgen_send, vlan_frame
+from netns import (
+    BROADCAST,
+    collect,
+    finish,
+    free_all,
+    known_frames,
+    start_attached,
+    trafgen_send,
+    vlan_frame,
+    xdp_attached,
+)
 
 from fragpool.io.files.reader import open_offline
 from fragpool.io.live.capture import open_live
 
 live = pytest.mark.live
 MULTICAST = bytes.fromhex("01005e000001")
-
-
-def xdp_attached(ifname: str) -> bool:
-    """Whether any XDP program is on ``ifname`` (ip's JSON has an "xdp" key then)."""
-    out = subprocess.run(
-        ["ip", "-j", "-d", "link", "show", "dev", ifname], capture_output=True, text=True
-    )
-    return "xdp" in json.loads(out.stdout)[0]
 
 
 @pytest.fixture
@@ -49,25 +50,12 @@ def opened():
         assert not xdp_attached(cap.ifname), "an XDP program is still attached"
 
 
-def collect(cap, n: int, timeout: float = 5.0) -> list:
-    got: list = []
-    deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        got += cap.recv_batch(64, 0.05)
-    return got
-
-
 def mix() -> list[bytes]:
     """Minimum and IMIX sizes, VLAN-tagged, broadcast and multicast frames."""
     frames = known_frames((60, 64, 128, 576, 1000, 1514))
     frames += [vlan_frame(7, 0x0064), vlan_frame(8, 0x3FFF, tpid=0x88A8, size=1400)]
     frames += known_frames((60, 300), dst=BROADCAST) + known_frames((90, 1200), dst=MULTICAST)
     return frames
-
-
-def free_all(skbs) -> None:
-    for skb in skbs:
-        skb.free()
 
 
 @live
@@ -239,17 +227,8 @@ def test_no_program_remains_after_sigkill(veth1500, xdp_mode):
 def test_capture_command_takes_af_xdp(veth1500, tmp_path):
     out = tmp_path / "xdp.pcap"
     frames = mix()
-    code = "import sys, fragpool.cli; sys.exit(fragpool.cli.main(sys.argv[1:]))"
-    cmd = [sys.executable, "-c", code, "capture", "-i", veth1500.local, "--mode", "af_xdp"]
-    proc = subprocess.Popen(
-        [*cmd, "-c", str(len(frames)), "-w", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 10
-    while not xdp_attached(veth1500.local) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    args = ("capture", "-i", veth1500.local, "--mode", "af_xdp", "-c", str(len(frames)))
+    proc = start_attached(veth1500.local, *args, "-w", str(out))
     trafgen_send(veth1500, frames)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err

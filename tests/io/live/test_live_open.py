@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from netns import (
+    collect,
     finish,
+    free_all,
     known_frames,
     scapy_send,
     trafgen_send,
@@ -45,19 +47,6 @@ def opened(veth):
         if cap.mode == "tpacket_v3":
             report = cap.ring_report
             assert report is not None and report.clean, f"ring not clean: {report}"
-
-
-def collect(cap, n: int, timeout: float = 5.0) -> list:
-    got: list = []
-    deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        got += cap.recv_batch(64, 0.05)
-    return got
-
-
-def free_all(skbs) -> None:
-    for skb in skbs:
-        skb.free()
 
 
 @live
