@@ -1,16 +1,18 @@
 """open_live(mode="af_xdp"): an AF_XDP queue as an RX device, its UMEM fragpool's pages.
 
-The UMEM is the one arena of a PageAllocator of its own (4 KiB pages, one chunk each): the
-fill ring is the RX descriptor ring, refilled with freshly allocated pages as a driver
-refills with dev_alloc_pages; each frame becomes an skb on its chunk, holding the page's
-reference, and freeing the skb frees the page, so the next refill hands it to the kernel
-again (page_pool's recycle through the allocator). Multi-buffer frames (XDP_USE_SG, chained
-with XDP_PKT_CONTD) become one skb: the first chunk is the head, the rest are frags, up to
-MAX_SKB_FRAGS. When skbs the user holds keep too many chunks (more than ``copybreak_at``),
-new frames are copied into pool memory and their chunks go straight back, so held skbs never
-stall the queue. The redirect program is attached with a BPF link (detached when the link
-closes, even on SIGKILL); ``xdp_mode`` "auto" tries the driver's native XDP and falls back to
-generic (skb) mode.
+The UMEM is the one arena of a PageAllocator of its own, every page held by the capture and
+cut into chunks of ``frame_size`` (4096, or 2048: two to a page). The fill ring is the RX
+descriptor ring, refilled from the free chunks; each frame becomes an skb on its chunk whose
+head reference is the chunk's own count (a RefCount, as a TPACKET block's), so freeing the
+skb drops it inline and the last one puts the chunk back on the free list: page_pool's
+recycle, per chunk. Multi-buffer frames (XDP_USE_SG, chained with XDP_PKT_CONTD; 4096-byte
+chunks) become one skb whose head is the first chunk and whose frags are the rest, up to
+MAX_SKB_FRAGS; a frag holds a page reference, and its chunk comes back once the page is the
+capture's alone. When skbs the user holds keep more than ``copybreak_at`` chunks, new frames
+are copied into pool memory and their chunks go straight back, so held skbs never stall the
+queue. The redirect program is attached with a BPF link (detached when the link closes, even
+on SIGKILL); ``xdp_mode`` "auto" tries the driver's native XDP and falls back to generic (skb)
+mode.
 
 AF_XDP takes the frames of its queue away from the kernel's stack: while the capture is open
 the interface's stack does not see what arrives on that queue (unlike AF_PACKET, which

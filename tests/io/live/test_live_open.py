@@ -176,7 +176,9 @@ def test_holding_skbs_does_not_stall_the_ring(veth, opened):
     n = 6000
     frames = [udp_frame(5, 6, i, size=400) for i in range(64)]
     cap = opened("tpacket_v3", block_size=1 << 16, block_nr=16, retire_tov_ms=10)
-    proc = trafgen_send(veth, frames, n, gap_us=50, wait=False)
+    # 150 us apart, the 1 MiB ring holds ~350 ms of traffic: enough that a receiver the
+    # scheduler leaves out for a moment (CI's 2 CPUs) is not what fills it; held skbs are
+    proc = trafgen_send(veth, frames, n, gap_us=150, wait=False)
     kept = collect(cap, n, timeout=15)
     finish(proc)
     try:
