@@ -9,7 +9,7 @@ pcap_dispatch.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ...skb import SkBuff
@@ -21,14 +21,11 @@ ITER_SLICE = 0.25
 class SkbStream:
     """packets(), iteration and ``with`` over a capture's recv_batch and close."""
 
+    # what the capture class supplies (see the module docstring)
     _closed: bool
     _backlog: Any
-
-    def recv_batch(self, budget: int = 64, timeout: float | None = None) -> list[SkBuff]:
-        raise NotImplementedError
-
-    def close(self) -> object:
-        raise NotImplementedError
+    recv_batch: Callable[[int, float | None], list[SkBuff]]
+    close: Callable[[], object]
 
     def packets(self, count: int | None = None, timeout: float | None = None) -> Iterator[SkBuff]:
         """skbs as they come: stops after ``count`` packets, after ``timeout`` seconds without
