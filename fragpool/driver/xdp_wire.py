@@ -29,7 +29,7 @@ from typing import Any
 from ..io.live.errors import LiveCaptureError
 from ..io.live.interface import interface_mtu
 from ..io.live.xdp_program import XdpProgram
-from ..io.live.xsk import XDP_PACKET_HEADROOM, XDP_PKT_CONTD, XskSocket
+from ..io.live.xsk import XDP_PACKET_HEADROOM, XDP_PKT_CONTD, XskSocket, frames_dropped
 from ..stats import Snapshot
 
 CHUNK = 2048
@@ -61,7 +61,7 @@ class XdpWire:
         self.socks: list[XskSocket] = []
         self.prog: XdpProgram | None = None
         self.fallback: str | None = None
-        self.offered = self.dropped = 0
+        self.offered = 0
         self.per_ring: list[int] = []
         self._posted: list[int] = []
         self._cons: list[int] = []
@@ -214,10 +214,8 @@ class XdpWire:
             ifname=self.ifname,
             xdp_mode=self.xdp_mode,
             offered=self.offered,
-            dropped=self.dropped,
             per_ring=self.per_ring,
-            kernel_packets=self.offered,
-            kernel_drops=kernel.get("rx_dropped", 0) + kernel.get("rx_fill_ring_empty_descs", 0),
+            kernel_drops=frames_dropped(kernel),
             **kernel,
         )
 

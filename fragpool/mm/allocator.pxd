@@ -78,3 +78,4 @@ cdef class PageAllocator:
     cpdef frag_free(self, Py_ssize_t addr)
     cpdef _ref_zero(self, Page page, Py_ssize_t n, Py_ssize_t addr)
     cpdef _release(self, Page page)
+    cpdef Page _alloc_block(self, int order, bint memalloc, bint last_try)

@@ -42,7 +42,7 @@ from .pool_cursor import PoolCursor
 from .skb_stream import SkbStream
 from .socket_filter import compile_filter
 from .xdp_program import XdpProgram
-from .xsk import XDP_PACKET_HEADROOM, XDP_PKT_CONTD, XskSocket
+from .xsk import XDP_PACKET_HEADROOM, XDP_PKT_CONTD, XskSocket, frames_dropped
 
 XDP_MODES = ("auto", "native", "generic")
 DEFAULT_FRAMES = 4096
@@ -358,7 +358,6 @@ class XdpCapture(SkbStream):
     def stats(self) -> Snapshot:
         """Receive counts, the kernel's xdp_statistics under their own names, the UMEM."""
         kernel = self.xsk.statistics() if self.xsk is not None else {}
-        drops = sum(kernel.get(k, 0) for k in ("rx_dropped", "rx_ring_full"))
         snap = Snapshot(
             mode="af_xdp",
             xdp_mode=self.xdp_mode,
@@ -367,7 +366,7 @@ class XdpCapture(SkbStream):
             packets=self.packets_received,
             received=self.packets_received,
             bytes=self.bytes_received,
-            drops=drops + kernel.get("rx_fill_ring_empty_descs", 0),
+            drops=frames_dropped(kernel),
             filter_dropped=self.filter_dropped,
             copybreak_skbs=self.copybreak_skbs,
             rx_frags_dropped=self.rx_frags_dropped,

@@ -56,6 +56,16 @@ STAT_NAMES = (
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def frames_dropped(stats: dict[str, int]) -> int:
+    """Frames the kernel dropped on the way to the socket, from its xdp_statistics: too
+    large or refused (rx_dropped), no room in the RX ring, no chunk in the fill ring."""
+    return (
+        stats.get("rx_dropped", 0)
+        + stats.get("rx_ring_full", 0)
+        + stats.get("rx_fill_ring_empty_descs", 0)
+    )
+
+
 class Ring:
     """One mapped ring: producer and consumer indices, flags, and the descriptor array."""
 
