@@ -46,6 +46,7 @@ MODULES = (
     "fragpool.io.live.pool_cursor",
     "fragpool.io.live.ring_receive",
     "fragpool.io.live.socket_receive",
+    "fragpool.io.live.xdp_receive",
     "fragpool.driver.buffers",
     "fragpool.driver.ring",
     "fragpool.driver.rss",

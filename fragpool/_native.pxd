@@ -34,3 +34,38 @@ cdef (u64, unsigned int, u64, u64, u64, u64, unsigned int, unsigned int, unsigne
 
 @cython.locals(lo="unsigned long long", hi="unsigned long long")
 cdef unsigned long long load64(const unsigned char *p, Py_ssize_t at) noexcept
+
+# AF_XDP ring words shared with the kernel: the indices with acquire/release ordering
+# (as libxdp's xsk.h does with __atomic builtins), the entries with plain loads and stores.
+cdef extern from *:
+    """
+    static inline unsigned int fp_load_acquire_u32(Py_ssize_t addr) {
+        return __atomic_load_n((const unsigned int *)addr, __ATOMIC_ACQUIRE);
+    }
+    static inline void fp_store_release_u32(Py_ssize_t addr, unsigned int v) {
+        __atomic_store_n((unsigned int *)addr, v, __ATOMIC_RELEASE);
+    }
+    static inline unsigned int fp_load_u32(Py_ssize_t addr) {
+        return *(const unsigned int *)addr;
+    }
+    static inline unsigned long long fp_load_u64(Py_ssize_t addr) {
+        return *(const unsigned long long *)addr;
+    }
+    static inline void fp_store_u64(Py_ssize_t addr, unsigned long long v) {
+        *(unsigned long long *)addr = v;
+    }
+    """
+    unsigned int fp_load_acquire_u32(Py_ssize_t addr) noexcept nogil
+    void fp_store_release_u32(Py_ssize_t addr, unsigned int v) noexcept nogil
+    unsigned int fp_load_u32(Py_ssize_t addr) noexcept nogil
+    unsigned long long fp_load_u64(Py_ssize_t addr) noexcept nogil
+    void fp_store_u64(Py_ssize_t addr, unsigned long long v) noexcept nogil
+
+cdef Py_ssize_t mapped_address(object view) except? -1
+cdef unsigned int ring_index(object words, Py_ssize_t at, Py_ssize_t base) noexcept
+cdef void set_ring_index(object words, Py_ssize_t at, Py_ssize_t base,
+                         unsigned long long value) noexcept
+cdef (unsigned long long, unsigned int, unsigned int) xdp_desc(
+    object view, Py_ssize_t at, Py_ssize_t base) noexcept
+cdef void put_u64(object view, Py_ssize_t at, Py_ssize_t base,
+                  unsigned long long value) noexcept

@@ -108,6 +108,56 @@ def mmsg_usual(pm, moff: int, pc, coff: int) -> Slot:  # noqa: ANN001
     return _MSG_RESULT(pm, moff) + _CTRL_USUAL(pc, coff)
 
 
+_XDP_DESC = struct.Struct("=QII").unpack_from
+_U64_PUT = struct.Struct("=Q").pack_into
+
+
+def mapped_address(view) -> int:  # noqa: ANN001
+    """Where the ring helpers below find ``view``'s first byte: its address compiled, 0
+    interpreted (the helpers then index ``view`` itself)."""
+    if cython.compiled:
+        return cython.cast(cython.Py_ssize_t, buffer_address(view))
+    return 0
+
+
+def ring_index(words, at: int, base: int) -> int:  # noqa: ANN001
+    """The producer or consumer index at byte ``at`` of a mapped AF_XDP ring (``words``,
+    its u32 view; ``base``, mapped_address of it): a load-acquire, so what the other side
+    wrote before publishing the index is visible after it (AF_XDP.md, gotcha 13)."""
+    if cython.compiled:
+        return fp_load_acquire_u32(base + at)  # noqa: F821 - declared in _native.pxd
+    return words[at >> 2]
+
+
+def set_ring_index(words, at: int, base: int, value: int) -> None:  # noqa: ANN001
+    """Publish a producer or consumer index (a store-release: the entries written or read
+    before it are done when the kernel sees it)."""
+    if cython.compiled:
+        fp_store_release_u32(base + at, value)  # noqa: F821 - declared in _native.pxd
+    else:
+        words[at >> 2] = value & 0xFFFFFFFF
+
+
+def xdp_desc(view, at: int, base: int) -> tuple[int, int, int]:  # noqa: ANN001
+    """The xdp_desc (addr, len, options) at byte ``at`` of an RX ring's mapping; the caller
+    keeps ``at`` inside the descriptor array."""
+    if cython.compiled:
+        return (
+            fp_load_u64(base + at),  # noqa: F821 - declared in _native.pxd
+            fp_load_u32(base + at + 8),  # noqa: F821
+            fp_load_u32(base + at + 12),  # noqa: F821
+        )
+    return _XDP_DESC(view, at)
+
+
+def put_u64(view, at: int, base: int, value: int) -> None:  # noqa: ANN001
+    """Store a fill-ring entry (a UMEM offset) at byte ``at`` of the ring's mapping."""
+    if cython.compiled:
+        fp_store_u64(base + at, value)  # noqa: F821 - declared in _native.pxd
+    else:
+        _U64_PUT(view, at, value)
+
+
 def thread_ident() -> int:
     """threading.get_ident(), without a Python call when compiled."""
     if cython.compiled:

@@ -57,13 +57,13 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def frames_dropped(stats: dict[str, int]) -> int:
-    """Frames the kernel dropped on the way to the socket, from its xdp_statistics: too
-    large or refused (rx_dropped), no room in the RX ring, no chunk in the fill ring."""
-    return (
-        stats.get("rx_dropped", 0)
-        + stats.get("rx_ring_full", 0)
-        + stats.get("rx_fill_ring_empty_descs", 0)
-    )
+    """Frames the kernel dropped on the way to the socket, each once, from its
+    xdp_statistics: too large or no chunk to write to (rx_dropped), no room on the RX ring
+    (rx_ring_full). rx_fill_ring_empty_descs is not added: it counts failed takes from the
+    fill ring, which in copy mode are frames rx_dropped already counts (xsk_rcv counts the
+    empty fill ring in both) and in zero-copy mode the driver's refill attempts, not frames.
+    """
+    return stats.get("rx_dropped", 0) + stats.get("rx_ring_full", 0)
 
 
 class Ring:
