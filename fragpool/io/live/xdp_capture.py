@@ -45,6 +45,9 @@ XDP_MODES = ("auto", "native", "generic")
 DEFAULT_FRAMES = 4096
 #: How long one wait lasts before the socket's error is checked and freed chunks posted.
 WAIT_SLICE = 0.25
+#: A partial batch waits this long once for more frames (interrupt moderation, as a NIC's
+#: ethtool rx-usecs): fast streams arrive in full batches, a quiet link pays this latency.
+DEFAULT_RX_USECS = 50
 LINKTYPE_ETHERNET = 1
 
 
@@ -76,6 +79,7 @@ class XdpCapture(SkbStream):
         copybreak_at: int | None = None,
         need_wakeup: bool = True,
         multi_buffer: bool | None = None,
+        rx_usecs: int = DEFAULT_RX_USECS,
     ) -> None:
         if xdp_mode not in XDP_MODES:
             raise ValueError(f"xdp_mode {xdp_mode!r}: choose one of {', '.join(XDP_MODES)}")
@@ -93,6 +97,8 @@ class XdpCapture(SkbStream):
             )
         if not 0 <= headroom <= frame_size - XDP_PACKET_HEADROOM - 448:
             raise ValueError(f"headroom {headroom} must be between 0 and {frame_size - 704}")
+        if not 0 <= rx_usecs <= 100_000:
+            raise ValueError(f"rx_usecs {rx_usecs} must be between 0 and 100000 microseconds")
         if snaplen < 1:
             raise ValueError(f"snaplen {snaplen} must be >= 1")
         try:
@@ -106,6 +112,7 @@ class XdpCapture(SkbStream):
         self.frames, self.frame_size, self.headroom = frames, frame_size, headroom
         self.ring_size = ring_size or frames
         self.copybreak_at = frames // 2 if copybreak_at is None else copybreak_at
+        self.rx_usecs = rx_usecs
         self._program = compile_filter(filter) if filter else None
         self._closed = False
         self._report: XdpReport | None = None
@@ -176,6 +183,7 @@ class XdpCapture(SkbStream):
             self.copybreak_at,
             self._program,
         )
+        rx.rx_usecs = self.rx_usecs
         rx.pages = {(page.addr - self.base) >> 12: page for page in pages}
         self._pages = []
         rx.refill()
@@ -195,10 +203,7 @@ class XdpCapture(SkbStream):
         if self._closed:
             raise LiveCaptureError(errno.EBADF, f"capture on {self.ifname} is closed")
         rx = self.rx
-        rx.own()
-        out = self._backlog.take(budget)
-        if len(out) < budget:
-            rx.poll(budget - len(out), out)
+        out = rx.ready(budget, self._backlog, timeout != 0)
         if out or timeout == 0:
             return out
         if self._gone is not None:
@@ -215,7 +220,7 @@ class XdpCapture(SkbStream):
             # threads are posted at each slice too.
             if not poller.poll(max(1, int(min(left, WAIT_SLICE) * 1000))):
                 self._check_socket()
-            rx.poll(budget, out)
+            out = rx.ready(budget, self._backlog, True)
         return out
 
     def _check_socket(self) -> None:
@@ -261,6 +266,8 @@ class XdpCapture(SkbStream):
             filter_dropped=rx.filter_dropped,
             copybreak_skbs=rx.copybreak_skbs,
             rx_frags_dropped=rx.rx_frags_dropped,
+            rx_usecs=self.rx_usecs,
+            moderated_batches=rx.moderated,
             chunks=self.frames,
             chunks_in_fill_ring=rx.posted,
             chunks_held=rx.chunks_held(),

@@ -60,6 +60,11 @@ cdef class XdpRx:
     cdef public Py_ssize_t rx_frags_dropped
     cdef public Py_ssize_t frag_frees
     cdef public Py_ssize_t wakeups
+    cdef public Py_ssize_t rx_usecs
+    cdef public Py_ssize_t moderated
+
+    @cython.locals(out=list)
+    cpdef list ready(self, Py_ssize_t budget, object backlog, bint wait)
 
     @cython.locals(off=Py_ssize_t, ref=RefCount, n=Py_ssize_t)
     cpdef frag_free(self, Py_ssize_t addr)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import time
+from typing import TYPE_CHECKING
 
 from ... import _native
 from ...mm import PAGE_SIZE
@@ -33,6 +34,9 @@ from ..bpf.interp import filter_skb
 from .errors import LiveCaptureError
 from .pool_cursor import PoolCursor
 from .xsk import XDP_PKT_CONTD, XskSocket
+
+if TYPE_CHECKING:
+    from ..backlog import Backlog
 
 LINKTYPE_ETHERNET = 1
 #: bytes of one RX descriptor (xdp_desc) and of one fill-ring entry (a u64 UMEM offset)
@@ -96,6 +100,9 @@ class XdpRx:
         #: skb head references dropped on chunks (the inline free counts here).
         self.frag_frees = 0
         self.wakeups = 0
+        #: interrupt moderation (see ready); how many partial batches waited for more
+        self.rx_usecs = 0
+        self.moderated = 0
 
     # ------------------------------------------------------------------ the chunk owner
     def frag_free(self, addr: int) -> None:
@@ -163,6 +170,25 @@ class XdpRx:
             self.thread = me
 
     # ------------------------------------------------------------------ receive
+    def ready(self, budget: int, backlog: Backlog, wait: bool) -> list[SkBuff]:
+        """recv_batch's fast path: the skbs that wait in ``backlog``, then what the RX ring
+        holds, up to ``budget``. With ``wait`` and ``rx_usecs``, a partial batch waits that
+        long once for more (interrupt moderation: a NIC's rx-usecs, TPACKET_V3's block
+        timeout), so a fast stream is taken in full batches rather than a frame or two a
+        call."""
+        if self.closed:
+            raise LiveCaptureError(errno.EBADF, "the AF_XDP capture is closed")
+        if self.thread != _native.thread_ident():
+            self.own()
+        out = backlog.take(budget)
+        if len(out) < budget:
+            self.poll(budget - len(out), out)
+            if wait and self.rx_usecs and 0 < len(out) < budget:
+                self.moderated += 1
+                time.sleep(self.rx_usecs * 1e-6)
+                self.poll(budget - len(out), out)
+        return out
+
     def poll(self, budget: int, out: list[SkBuff]) -> int:
         """NAPI poll: up to ``budget`` RX descriptors into skbs (appended to ``out``), then
         refill; returns how many skbs it handed out."""
