@@ -90,6 +90,13 @@ class XdpCapture(SkbStream):
             )
         if frames < 2 or frames & (frames - 1):
             raise ValueError(f"frames {frames} must be a power of two >= 2")
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        if frames * frame_size > memory // 2:
+            raise ValueError(
+                f"frames {frames} x frame_size {frame_size} is a {frames * frame_size >> 20} "
+                f"MiB UMEM, more than half of this machine's {memory >> 20} MiB of memory "
+                "(the UMEM is locked in memory): use fewer frames"
+            )
         if promisc:
             raise ValueError(
                 "promisc with af_xdp: AF_XDP has no membership of its own; set the interface "

@@ -67,7 +67,10 @@ def _bpf(cmd: int, attr: ctypes.Array, what: str) -> int:
     ret = _libc.syscall(_NR_BPF, cmd, attr, _ATTR_SIZE)
     if ret < 0:
         err = ctypes.get_errno()
-        raise LiveCaptureError(err, f"{what}: {os.strerror(err)}")
+        hint = ""
+        if err == errno.EPERM:
+            hint = " (loading and attaching XDP programs needs CAP_BPF and CAP_NET_ADMIN)"
+        raise LiveCaptureError(err, f"{what}: {os.strerror(err)}{hint}")
     return int(ret)
 
 

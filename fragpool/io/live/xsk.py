@@ -18,6 +18,7 @@ import errno
 import mmap
 import os
 import platform
+import resource
 import socket
 import struct
 import time
@@ -152,11 +153,26 @@ class XskSocket:
         try:
             self.sock = socket.socket(AF_XDP, socket.SOCK_RAW, 0)
         except OSError as err:
-            raise LiveCaptureError(err.errno, f"AF_XDP socket: {err.strerror}") from None
+            hint = (
+                " (opening an AF_XDP socket needs CAP_NET_RAW)" if err.errno == errno.EPERM else ""
+            )
+            raise LiveCaptureError(err.errno, f"AF_XDP socket: {err.strerror}{hint}") from None
         self.rings: list[Ring] = []
         try:
             reg = struct.pack("<QQIIII", umem_addr, umem_len, frame_size, headroom, 0, 0)
-            _sockopt(self.sock, XDP_UMEM_REG, reg, "registering the UMEM")
+            try:
+                _sockopt(self.sock, XDP_UMEM_REG, reg, "registering the UMEM")
+            except LiveCaptureError as err:
+                if err.errno not in (errno.ENOBUFS, errno.ENOMEM, errno.EPERM):
+                    raise
+                soft, _hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+                limit = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft >> 10} KiB"
+                raise LiveCaptureError(
+                    err.errno,
+                    f"registering the UMEM ({umem_len >> 10} KiB): {os.strerror(err.errno)}: "
+                    f"the UMEM is locked memory, and RLIMIT_MEMLOCK (ulimit -l) is {limit}; "
+                    "raise it, use fewer frames, or run with CAP_IPC_LOCK",
+                ) from None
             size = struct.pack("<I", ring_size)
             _sockopt(self.sock, XDP_UMEM_FILL_RING, size, "sizing the fill ring")
             _sockopt(self.sock, XDP_UMEM_COMPLETION_RING, size, "sizing the completion ring")
