@@ -23,6 +23,12 @@ cdef class SharedInfo:
     cdef public object pa
 
 
+cdef class HeadOwner:
+    cdef public Py_ssize_t frag_frees
+
+    cpdef frag_free(self, Py_ssize_t addr)
+
+
 @cython.final
 cdef class SkBuff:
     cdef public PageAllocator pa
@@ -63,7 +69,7 @@ cdef class SkBuff:
                          Py_ssize_t mbase, bint pfmemalloc, RefCount page=*)
     @cython.locals(home=SkbCacheBase, cached=list)
     cpdef free(self)
-    @cython.locals(page=RefCount, n=Py_ssize_t, pa=PageAllocator)
+    @cython.locals(page=RefCount, n=Py_ssize_t, pa=PageAllocator, ho=HeadOwner)
     cdef _put_data(self)
     cpdef _check(self)
     @cython.locals(tail=Py_ssize_t)
@@ -83,7 +89,7 @@ cpdef _put_frags(object pa, list frags)
 cpdef _release(object pa, object head_mem, Py_ssize_t head, list frags)
 
 @cython.locals(skb=SkBuff, page=RefCount, n=Py_ssize_t, home=SkbCacheBase,
-               h=SkbCacheBase, back=list, pa=PageAllocator)
+               h=SkbCacheBase, back=list, pa=PageAllocator, ho=HeadOwner)
 cpdef kfree_skb_list(skbs)
 
 @cython.locals(cached=list)

@@ -136,6 +136,17 @@ def _release(pa: Any, head_mem: Any, head: int, frags: list) -> None:
     head_mem.frag_free(head)
 
 
+class HeadOwner:
+    """What owns skb heads that are neither pool fragments nor heap buffers: a capture
+    ring's blocks or an AF_XDP queue's chunks. skbs drop their references on the owner's
+    counter inline and count them in ``frag_frees``; the last one calls ``frag_free(addr)``
+    (page_frag_free's counterpart for that memory). Compiled, both are C calls."""
+
+    def frag_free(self, addr: int) -> None:
+        """Take back the buffer holding ``addr`` (its last skb reference was dropped)."""
+        raise TypeError(f"{type(self).__name__} owns skb heads but cannot free {addr:#x}")
+
+
 class SkBuff:
     """struct sk_buff: geometry, lengths, truesize, flags, metadata and page frags."""
 
@@ -281,15 +292,22 @@ class SkBuff:
                 # page_frag_free() of the head inlined (the per-packet path): drop the
                 # buffer's reference; the owner's own call handles the last one.
                 n = page.ref - 1
+                owner = self.head_mem
                 if n > 0:
                     page.ref = n
                     pa = self.pa
-                    if self.head_mem is pa:
+                    if owner is pa:
                         pa.frag_frees += 1
+                    elif isinstance(owner, HeadOwner):
+                        ho = owner  # compiled: a C field, no attribute lookup
+                        ho.frag_frees += 1
                     else:
-                        self.head_mem.frag_frees += 1
+                        owner.frag_frees += 1
+                elif isinstance(owner, HeadOwner):
+                    ho = owner
+                    ho.frag_free(self.head)
                 else:
-                    self.head_mem.frag_free(self.head)
+                    owner.frag_free(self.head)
             else:
                 pa = self.pa
                 if pa is not None and pa.debug is not None:  # debug: views, poison
@@ -868,10 +886,14 @@ def kfree_skb_list(skbs: Iterable[SkBuff]) -> None:
         page.ref = n
         skb._live = False
         pa = skb.pa
-        if skb.head_mem is pa:
+        owner = skb.head_mem
+        if owner is pa:
             pa.frag_frees += 1
+        elif isinstance(owner, HeadOwner):
+            ho = owner
+            ho.frag_frees += 1
         else:
-            skb.head_mem.frag_frees += 1
+            owner.frag_frees += 1
         h = skb._home
         if h is not home:
             if back:

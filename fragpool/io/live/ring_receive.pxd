@@ -4,7 +4,7 @@ import cython
 from fragpool cimport _native
 from fragpool.mm.allocator cimport PageAllocator, RefCount
 from fragpool.skb.head_cache cimport SkbHeadCache
-from fragpool.skb.skbuff cimport SkBuff
+from fragpool.skb.skbuff cimport HeadOwner, SkBuff
 
 cdef Py_ssize_t TPACKET3_HDRLEN, ALIGN
 cdef unsigned int TP_STATUS_VLAN_VALID
@@ -14,7 +14,7 @@ cdef class BlockRef(RefCount):
     pass
 
 
-cdef class RingRx:
+cdef class RingRx(HeadOwner):
     cdef public object ring
     cdef public object sock
     cdef public object cursor
@@ -35,7 +35,6 @@ cdef class RingRx:
     cdef public bint _closed
     cdef public Py_ssize_t blocks
     cdef public Py_ssize_t bytes
-    cdef public Py_ssize_t frag_frees
     cdef public Py_ssize_t copybreak_skbs
     cdef public Py_ssize_t copybreak_bytes
     cdef public Py_ssize_t copybreak_fail

@@ -29,7 +29,7 @@ from collections import deque
 from ... import _native
 from ...mm.allocator import RefCount
 from ...skb.head_cache import skbuff_head_cache
-from ...skb.skbuff import SkBuff
+from ...skb.skbuff import HeadOwner, SkBuff
 from .errors import LiveCaptureError
 from .if_packet import (
     BLOCK_DESC,
@@ -61,7 +61,7 @@ class BlockRef(RefCount):
     __slots__ = ()
 
 
-class RingRx:
+class RingRx(HeadOwner):
     """Skbs from a TPacketV3Ring, built in place; blocks refcounted and copied out when short."""
 
     def __init__(

@@ -6,13 +6,13 @@ from fragpool.io.bpf.interp cimport filter_skb
 from fragpool.io.bpf.program cimport Program
 from fragpool.mm.allocator cimport Page, PageAllocator, RefCount
 from fragpool.skb.head_cache cimport SkbHeadCache
-from fragpool.skb.skbuff cimport SkBuff
+from fragpool.skb.skbuff cimport HeadOwner, SkBuff
 
 cdef Py_ssize_t LINKTYPE_ETHERNET, DESC_SIZE, ADDR_SIZE
 cdef unsigned int XDP_PKT_CONTD
 
 
-cdef class XdpRx:
+cdef class XdpRx(HeadOwner):
     cdef public object xsk
     cdef public PageAllocator umem
     cdef public object cursor
@@ -58,7 +58,6 @@ cdef class XdpRx:
     cdef public Py_ssize_t filter_dropped
     cdef public Py_ssize_t copybreak_skbs
     cdef public Py_ssize_t rx_frags_dropped
-    cdef public Py_ssize_t frag_frees
     cdef public Py_ssize_t wakeups
     cdef public Py_ssize_t rx_usecs
     cdef public Py_ssize_t moderated

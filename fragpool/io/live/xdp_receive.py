@@ -29,7 +29,7 @@ from ... import _native
 from ...mm import PAGE_SIZE
 from ...mm.allocator import PageAllocator, RefCount
 from ...skb.head_cache import SkbHeadCache
-from ...skb.skbuff import SkbBoundsError, SkBuff
+from ...skb.skbuff import HeadOwner, SkbBoundsError, SkBuff
 from ..bpf.interp import filter_skb
 from .errors import LiveCaptureError
 from .pool_cursor import PoolCursor
@@ -44,7 +44,7 @@ DESC_SIZE = 16
 ADDR_SIZE = 8
 
 
-class XdpRx:
+class XdpRx(HeadOwner):
     """An AF_XDP socket's RX and fill rings over a UMEM of ``frames`` chunks (see the module)."""
 
     def __init__(
