@@ -54,12 +54,16 @@ cdef extern from *:
     static inline void fp_store_u64(Py_ssize_t addr, unsigned long long v) {
         *(unsigned long long *)addr = v;
     }
+    static inline void fp_prefetch(Py_ssize_t addr) {
+        __builtin_prefetch((const void *)addr, 0, 3);
+    }
     """
     unsigned int fp_load_acquire_u32(Py_ssize_t addr) noexcept nogil
     void fp_store_release_u32(Py_ssize_t addr, unsigned int v) noexcept nogil
     unsigned int fp_load_u32(Py_ssize_t addr) noexcept nogil
     unsigned long long fp_load_u64(Py_ssize_t addr) noexcept nogil
     void fp_store_u64(Py_ssize_t addr, unsigned long long v) noexcept nogil
+    void fp_prefetch(Py_ssize_t addr) noexcept nogil
 
 cdef Py_ssize_t mapped_address(object view) except? -1
 cdef unsigned int ring_index(object words, Py_ssize_t at, Py_ssize_t base) noexcept
@@ -69,3 +73,4 @@ cdef (unsigned long long, unsigned int, unsigned int) xdp_desc(
     object view, Py_ssize_t at, Py_ssize_t base) noexcept
 cdef void put_u64(object view, Py_ssize_t at, Py_ssize_t base,
                   unsigned long long value) noexcept
+cdef void prefetch(Py_ssize_t addr) noexcept

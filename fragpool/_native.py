@@ -158,6 +158,14 @@ def put_u64(view, at: int, base: int, value: int) -> None:  # noqa: ANN001
         _U64_PUT(view, at, value)
 
 
+def prefetch(addr: int) -> None:
+    """Start loading the cache line at ``addr`` (a frame the kernel just wrote, on another
+    CPU) while the receive loop goes on, as drivers' net_prefetch does; nothing
+    interpreted."""
+    if cython.compiled:
+        fp_prefetch(addr)  # noqa: F821 - declared in _native.pxd
+
+
 def thread_ident() -> int:
     """threading.get_ident(), without a Python call when compiled."""
     if cython.compiled:

@@ -218,6 +218,7 @@ class XdpRx(HeadOwner):
                 ring, desc + ((cons + k) & rmask) * DESC_SIZE, raddr
             )
             off = addr & mask
+            _native.prefetch(base + addr)  # the frame's first line
             skb = self.partial
             if skb is None:
                 ref = refs[off >> shift]
