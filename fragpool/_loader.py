@@ -52,6 +52,7 @@ MODULES = (
     "fragpool.driver.rss",
     "fragpool.driver.device",
     "fragpool.driver.wire",
+    "fragpool.driver.xdp_wire",
 )
 
 ROOT = Path(__file__).resolve().parent

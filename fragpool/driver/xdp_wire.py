@@ -22,19 +22,18 @@ from __future__ import annotations
 import errno
 import select
 import socket
-import struct
 import time
 from typing import Any
 
+from .. import _native
 from ..io.live.errors import LiveCaptureError
 from ..io.live.interface import interface_mtu
 from ..io.live.xdp_program import XdpProgram
 from ..io.live.xsk import XDP_PACKET_HEADROOM, XDP_PKT_CONTD, XskSocket, frames_dropped
 from ..stats import Snapshot
+from .ring import RxRing
 
 CHUNK = 2048
-_DESC = struct.Struct("<QII")
-_ADDR = struct.Struct("<Q")
 
 
 class XdpWire:
@@ -126,61 +125,82 @@ class XdpWire:
         """End the capture: the next transmit reports the wire exhausted."""
         self.stopped = True
 
-    def _chunk(self, ring: Any, i: int) -> int:
+    def _chunk(self, ring: RxRing, i: int) -> int:
         bi = ring.buffers[i]
         return bi.page.addr + (bi.page_offset & -CHUNK) - self.base
 
-    def _post(self, r: int, ring: Any) -> None:
+    def _post(self, r: int, ring: RxRing) -> None:
         """The tail write: buffers posted since the last one go on the fill ring."""
         i, end = self._posted[r], ring.next_to_use
         if i == end:
             return
-        fill = self.socks[r].fill
-        prod, view, desc, mask = self._prod[r], fill.view, fill.desc, fill.mask
+        xsk = self.socks[r]
+        fill = xsk.fill
+        view, desc, mask = fill.view, fill.desc, fill.mask
+        addr = _native.mapped_address(view)
+        prod = self._prod[r]
+        count = ring.count
+        base = self.base
+        buffers = ring.buffers
         while i != end:
-            _ADDR.pack_into(view, desc + (prod & mask) * 8, self._chunk(ring, i))
+            bi = buffers[i]
+            page = bi.page
+            _native.put_u64(
+                view, desc + (prod & mask) * 8, addr, page.addr + (bi.page_offset & -CHUNK) - base
+            )
             prod += 1
             i += 1
-            if i == ring.count:
+            if i == count:
                 i = 0
         self._posted[r] = i
-        self._prod[r] = prod
-        fill.set_producer(prod)
+        self._prod[r] = prod & 0xFFFFFFFF
+        _native.set_ring_index(fill.words, fill.producer_at * 4, addr, prod & 0xFFFFFFFF)
         if fill.needs_wakeup():
-            self.socks[r].wakeup()
+            xsk.wakeup()
 
-    def _complete(self, r: int, ring: Any, limit: int) -> int:
+    def _complete(self, r: int, ring: RxRing, limit: int) -> int:
         """RX ring entries become the descriptors' write-back; returns frames completed."""
         rx = self.socks[r].rx
+        view, desc, mask = rx.view, rx.desc, rx.mask
+        raddr = _native.mapped_address(view)
         cons = self._cons[r]
-        avail = (rx.producer() - cons) & 0xFFFFFFFF
+        avail = (_native.ring_index(rx.words, rx.producer_at * 4, raddr) - cons) & 0xFFFFFFFF
         frames = 0
         now = time.time_ns()
         taken = 0
+        count = ring.count
+        base = self.base
+        buffers = ring.buffers
+        wb_len, wb_eop, wb_tstamp, wb_hash = ring.wb_len, ring.wb_eop, ring.wb_tstamp, ring.wb_hash
         while taken < avail and frames < limit:
-            addr, length, options = _DESC.unpack_from(rx.view, rx.desc + (cons & rx.mask) * 16)
+            addr, length, options = _native.xdp_desc(view, desc + (cons & mask) * 16, raddr)
             i = ring.hw_head
-            want = self._chunk(ring, i)
+            bi = buffers[i]
+            page = bi.page
+            want = page.addr + (bi.page_offset & -CHUNK) - base
             if addr & -CHUNK != want:
-                raise LiveCaptureError(
-                    errno.EPROTO,
-                    f"{self.ifname} queue {r}: AF_XDP completed chunk {addr & -CHUNK:#x}, "
-                    f"descriptor {i} holds {want:#x} (completions out of order)",
-                )
+                self._out_of_order(r, i, addr, want)
             eop = not options & XDP_PKT_CONTD
-            ring.wb_len[i] = length
-            ring.wb_eop[i] = eop
-            ring.wb_tstamp[i] = now
-            ring.wb_hash[i] = 0
-            ring.hw_head = 0 if i + 1 == ring.count else i + 1
+            wb_len[i] = length
+            wb_eop[i] = eop
+            wb_tstamp[i] = now
+            wb_hash[i] = 0
+            ring.hw_head = 0 if i + 1 == count else i + 1
             cons += 1
             taken += 1
             if eop:
                 frames += 1
         if taken:
             self._cons[r] = cons & 0xFFFFFFFF
-            rx.set_consumer(cons)
+            _native.set_ring_index(rx.words, rx.consumer_at * 4, raddr, cons & 0xFFFFFFFF)
         return frames
+
+    def _out_of_order(self, r: int, i: int, addr: int, want: int) -> None:
+        raise LiveCaptureError(
+            errno.EPROTO,
+            f"{self.ifname} queue {r}: AF_XDP completed chunk {addr & -CHUNK:#x}, "
+            f"descriptor {i} holds {want:#x} (completions out of order)",
+        )
 
     def transmit(self, burst: int, dma: Any) -> int:
         """Post what the rings refilled, collect what the kernel wrote, schedule NAPI."""
