@@ -12,33 +12,56 @@ import ctypes
 from ..stats import Snapshot
 
 
-class HeapHeads:
-    """kmalloc for skb heads: ``alloc(size)`` gives an address; ``frag_free`` releases it."""
+#: Freed buffers kept per size for reuse (a slab's per-CPU array cache), at most this many.
+SPARE_PER_SIZE = 64
 
-    __slots__ = ("_bufs", "nr_alloc", "nr_free", "bytes_alloc")
+
+class HeapHeads:
+    """kmalloc for skb heads: ``alloc(size)`` gives an address; ``frag_free`` releases it.
+
+    A freed buffer waits in a small per-size cache and serves the next request of its size,
+    zeroed again, as a slab cache's object array does; more than SPARE_PER_SIZE go back.
+    """
+
+    __slots__ = ("_bufs", "_spare", "_zeros", "nr_alloc", "nr_free", "bytes_alloc")
 
     def __init__(self) -> None:
-        self._bufs: dict[int, ctypes.Array] = {}
+        self._bufs: dict[int, tuple[ctypes.Array, memoryview]] = {}
+        self._spare: dict[int, list[tuple[int, ctypes.Array, memoryview]]] = {}
+        self._zeros: dict[int, bytes] = {}
         self.nr_alloc = 0
         self.nr_free = 0
         self.bytes_alloc = 0
 
     def alloc(self, size: int) -> tuple[int, memoryview]:
         """A zeroed buffer of ``size`` bytes: its address and a view of all of it."""
-        buf = (ctypes.c_char * size)()
-        addr = ctypes.addressof(buf)
-        self._bufs[addr] = buf
+        spare = self._spare.get(size)
+        if spare:
+            addr, buf, mv = spare.pop()
+            mv[:] = self._zeros[size]
+        else:
+            buf = (ctypes.c_char * size)()
+            addr = ctypes.addressof(buf)
+            mv = memoryview(buf).cast("B")
+        self._bufs[addr] = (buf, mv)
         self.nr_alloc += 1
         self.bytes_alloc += size
-        return addr, memoryview(buf).cast("B")
+        return addr, mv
 
     def frag_free(self, addr: int) -> None:
         """kfree() of a head."""
         try:
-            del self._bufs[addr]
+            buf, mv = self._bufs.pop(addr)
         except KeyError:
             raise ValueError(f"kfree({addr:#x}): not a live heap head (double free?)") from None
         self.nr_free += 1
+        size = len(mv)
+        spare = self._spare.get(size)
+        if spare is None:
+            spare = self._spare[size] = []
+            self._zeros[size] = bytes(size)
+        if len(spare) < SPARE_PER_SIZE:
+            spare.append((addr, buf, mv))
 
     def in_use(self) -> int:
         return len(self._bufs)

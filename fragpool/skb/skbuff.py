@@ -922,8 +922,15 @@ def alloc_heap_skb(pa: PageAllocator, size: int, *, home: Any = None) -> SkBuff:
     bucket that fits SKB_HEAD_ALIGN(size)) and the skb uses all of it, so the usable size
     and truesize are those of the kernel: SKB_WITH_OVERHEAD(buffer), SKB_TRUESIZE(usable).
     """
-    obj = skb_head_obj_size(size)
-    usable = obj - SHINFO_SIZE
+    sizes = _heap_head_sizes.get(size)
+    if sizes is None:  # worked out once per requested size
+        obj = skb_head_obj_size(size)
+        sizes = _heap_head_sizes[size] = (obj, obj - SHINFO_SIZE, SKB_TRUESIZE(obj - SHINFO_SIZE))
+    obj, usable, truesize = sizes
     addr, mv = heap_heads.alloc(obj)
     skb = home.get() if home is not None else SkBuff()
-    return skb._init(pa, heap_heads, addr, usable, mv, addr, SKB_TRUESIZE(usable), False, False)
+    return skb._init(pa, heap_heads, addr, usable, mv, addr, truesize, False, False)
+
+
+#: alloc_heap_skb's (buffer, usable, truesize) by requested size.
+_heap_head_sizes: dict[int, tuple[int, int, int]] = {}
