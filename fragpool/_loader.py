@@ -34,6 +34,8 @@ MODULES = (
     "fragpool.mm.frag_cache",
     "fragpool.mm.percpu",
     "fragpool.mm.page_pool",
+    "fragpool.skb.head_owner",
+    "fragpool.skb.heap",
     "fragpool.skb.skbuff",
     "fragpool.skb.head_cache",
     "fragpool.skb.alloc",

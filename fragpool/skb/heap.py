@@ -10,20 +10,18 @@ from __future__ import annotations
 import ctypes
 
 from ..stats import Snapshot
-
+from .head_owner import HeadOwner
 
 #: Freed buffers kept per size for reuse (a slab's per-CPU array cache), at most this many.
 SPARE_PER_SIZE = 64
 
 
-class HeapHeads:
+class HeapHeads(HeadOwner):
     """kmalloc for skb heads: ``alloc(size)`` gives an address; ``frag_free`` releases it.
 
     A freed buffer waits in a small per-size cache and serves the next request of its size,
     zeroed again, as a slab cache's object array does; more than SPARE_PER_SIZE go back.
     """
-
-    __slots__ = ("_bufs", "_spare", "_zeros", "nr_alloc", "nr_free", "bytes_alloc")
 
     def __init__(self) -> None:
         self._bufs: dict[int, tuple[ctypes.Array, memoryview]] = {}

@@ -5,6 +5,10 @@ from cpython.ref cimport Py_DECREF, Py_INCREF
 
 from fragpool cimport _native
 from fragpool.mm.allocator cimport PageAllocator, RefCount
+from fragpool.skb.head_owner cimport HeadOwner
+from fragpool.skb.heap cimport HeapHeads
+
+cdef HeapHeads heap_heads
 
 
 cdef class SkbCacheBase:
@@ -21,12 +25,6 @@ cdef class SharedInfo:
     cdef public Py_ssize_t head
     cdef public object head_mem
     cdef public object pa
-
-
-cdef class HeadOwner:
-    cdef public Py_ssize_t frag_frees
-
-    cpdef frag_free(self, Py_ssize_t addr)
 
 
 @cython.final

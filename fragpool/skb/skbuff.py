@@ -36,6 +36,7 @@ from .constants import (
     SKB_TRUESIZE,
     skb_head_obj_size,
 )
+from .head_owner import HeadOwner
 from .heap import heap_heads
 
 if TYPE_CHECKING:
@@ -134,17 +135,6 @@ def _release(pa: Any, head_mem: Any, head: int, frags: list) -> None:
     if frags:
         _put_frags(pa, frags)
     head_mem.frag_free(head)
-
-
-class HeadOwner:
-    """What owns skb heads that are neither pool fragments nor heap buffers: a capture
-    ring's blocks or an AF_XDP queue's chunks. skbs drop their references on the owner's
-    counter inline and count them in ``frag_frees``; the last one calls ``frag_free(addr)``
-    (page_frag_free's counterpart for that memory). Compiled, both are C calls."""
-
-    def frag_free(self, addr: int) -> None:
-        """Take back the buffer holding ``addr`` (its last skb reference was dropped)."""
-        raise TypeError(f"{type(self).__name__} owns skb heads but cannot free {addr:#x}")
 
 
 class SkBuff:
@@ -313,7 +303,12 @@ class SkBuff:
                 if pa is not None and pa.debug is not None:  # debug: views, poison
                     pa.debug.skb_put_data(self)
                     return
-                self.head_mem.frag_free(self.head)
+                owner = self.head_mem
+                if isinstance(owner, HeadOwner):  # the heap's kfree: a C call
+                    ho = owner
+                    ho.frag_free(self.head)
+                else:
+                    owner.frag_free(self.head)
                 self._mv = None  # let a heap head or a capture buffer go
         else:
             pa = self.pa

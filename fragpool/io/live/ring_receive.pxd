@@ -4,7 +4,8 @@ import cython
 from fragpool cimport _native
 from fragpool.mm.allocator cimport PageAllocator, RefCount
 from fragpool.skb.head_cache cimport SkbHeadCache
-from fragpool.skb.skbuff cimport HeadOwner, SkBuff
+from fragpool.skb.head_owner cimport HeadOwner
+from fragpool.skb.skbuff cimport SkBuff
 
 cdef Py_ssize_t TPACKET3_HDRLEN, ALIGN
 cdef unsigned int TP_STATUS_VLAN_VALID

@@ -29,7 +29,8 @@ from collections import deque
 from ... import _native
 from ...mm.allocator import RefCount
 from ...skb.head_cache import skbuff_head_cache
-from ...skb.skbuff import HeadOwner, SkBuff
+from ...skb.head_owner import HeadOwner
+from ...skb.skbuff import SkBuff
 from .errors import LiveCaptureError
 from .if_packet import (
     BLOCK_DESC,

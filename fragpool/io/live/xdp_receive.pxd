@@ -6,7 +6,8 @@ from fragpool.io.bpf.interp cimport filter_skb
 from fragpool.io.bpf.program cimport Program
 from fragpool.mm.allocator cimport Page, PageAllocator, RefCount
 from fragpool.skb.head_cache cimport SkbHeadCache
-from fragpool.skb.skbuff cimport HeadOwner, SkBuff
+from fragpool.skb.head_owner cimport HeadOwner
+from fragpool.skb.skbuff cimport SkBuff
 
 cdef Py_ssize_t LINKTYPE_ETHERNET, DESC_SIZE, ADDR_SIZE
 cdef unsigned int XDP_PKT_CONTD

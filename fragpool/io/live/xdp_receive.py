@@ -29,7 +29,8 @@ from ... import _native
 from ...mm import PAGE_SIZE
 from ...mm.allocator import PageAllocator, RefCount
 from ...skb.head_cache import SkbHeadCache
-from ...skb.skbuff import HeadOwner, SkbBoundsError, SkBuff
+from ...skb.head_owner import HeadOwner
+from ...skb.skbuff import SkbBoundsError, SkBuff
 from ..bpf.interp import filter_skb
 from .errors import LiveCaptureError
 from .pool_cursor import PoolCursor
