@@ -1,6 +1,7 @@
 # C types of fragpool/_native.py (augmenting declarations; the .py is the source).
 import cython
 from cpython.pythread cimport PyThread_get_thread_ident
+from libc.string cimport memset
 
 @cython.locals(view="const unsigned char[::1]")
 cdef const unsigned char *buffer_address(buf) except NULL
@@ -74,3 +75,4 @@ cdef (unsigned long long, unsigned int, unsigned int) xdp_desc(
 cdef void put_u64(object view, Py_ssize_t at, Py_ssize_t base,
                   unsigned long long value) noexcept
 cdef void prefetch(Py_ssize_t addr) noexcept
+cdef void zero(object mv, Py_ssize_t addr, Py_ssize_t size) noexcept

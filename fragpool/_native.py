@@ -158,6 +158,14 @@ def put_u64(view, at: int, base: int, value: int) -> None:  # noqa: ANN001
         _U64_PUT(view, at, value)
 
 
+def zero(mv, addr: int, size: int) -> None:  # noqa: ANN001
+    """Clear the ``size`` bytes at ``addr``, which ``mv`` views from its first byte."""
+    if cython.compiled:
+        memset(cython.cast(cython.p_char, addr), 0, size)  # noqa: F821 - from libc.string
+    else:
+        mv[:size] = bytes(size)
+
+
 def prefetch(addr: int) -> None:
     """Start loading the cache line at ``addr`` (a frame the kernel just wrote, on another
     CPU) while the receive loop goes on, as drivers' net_prefetch does; nothing

@@ -76,6 +76,8 @@ cdef class PageAllocator:
     cpdef put_page(self, Page page)
     @cython.locals(page=Page, n=Py_ssize_t)
     cpdef frag_free(self, Py_ssize_t addr)
+    @cython.locals(page=Page, arena=Arena, start=Py_ssize_t)
+    cpdef view(self, Py_ssize_t addr, Py_ssize_t length)
     cpdef _ref_zero(self, Page page, Py_ssize_t n, Py_ssize_t addr)
     cpdef _release(self, Page page)
     cpdef Page _alloc_block(self, int order, bint memalloc, bint last_try)

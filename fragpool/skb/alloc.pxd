@@ -5,7 +5,7 @@ from fragpool cimport _native
 from fragpool.mm.allocator cimport Arena, Page, PageAllocator
 from fragpool.mm.percpu cimport NapiContext
 from fragpool.skb.head_cache cimport SkbHeadCache
-from fragpool.skb.skbuff cimport SkBuff
+from fragpool.skb.skbuff cimport SkBuff, _alloc_heap_skb
 
 
 cdef class _Counts:
@@ -29,3 +29,5 @@ cpdef napi_alloc_skb(Py_ssize_t length, NapiContext ctx=*)
 cpdef SkBuff napi_build_skb(Py_ssize_t data, Py_ssize_t frag_size, NapiContext ctx=*)
 
 cdef SkbHeadCache _napi_cache(NapiContext ctx)
+
+cpdef SkBuff _heap_head(PageAllocator pa, Py_ssize_t length, SkbHeadCache cache)

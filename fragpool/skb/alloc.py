@@ -24,7 +24,7 @@ from .constants import (
 )
 from .head_cache import SkbHeadCache, napi_skb_cache, skbuff_head_cache
 from .heap import heap_heads
-from .skbuff import SkBuff, alloc_heap_skb
+from .skbuff import SkBuff, _alloc_heap_skb
 
 
 class _Counts:
@@ -99,7 +99,7 @@ def napi_build_skb(data: int, frag_size: int, ctx: NapiContext | None = None) ->
 
 def _heap_head(pa: PageAllocator, length: int, cache: SkbHeadCache) -> SkBuff:
     counts.heap_heads += 1
-    return alloc_heap_skb(pa, length, home=cache)
+    return _alloc_heap_skb(pa, length, cache)
 
 
 def netdev_alloc_skb(length: int, *, allocator: PageAllocator | None = None) -> SkBuff | None:

@@ -1,6 +1,7 @@
 # C types of fragpool/skb/heap.py (augmenting declarations; the .py is the source).
 import cython
 
+from fragpool cimport _native
 from fragpool.skb.head_owner cimport HeadOwner
 
 cdef Py_ssize_t SPARE_PER_SIZE
@@ -9,7 +10,6 @@ cdef Py_ssize_t SPARE_PER_SIZE
 cdef class HeapHeads(HeadOwner):
     cdef dict _bufs
     cdef dict _spare
-    cdef dict _zeros
     cdef public Py_ssize_t nr_alloc
     cdef public Py_ssize_t nr_free
     cdef public Py_ssize_t bytes_alloc

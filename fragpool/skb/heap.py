@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 
+from .. import _native
 from ..stats import Snapshot
 from .head_owner import HeadOwner
 
@@ -26,7 +27,6 @@ class HeapHeads(HeadOwner):
     def __init__(self) -> None:
         self._bufs: dict[int, tuple[ctypes.Array, memoryview]] = {}
         self._spare: dict[int, list[tuple[int, ctypes.Array, memoryview]]] = {}
-        self._zeros: dict[int, bytes] = {}
         self.nr_alloc = 0
         self.nr_free = 0
         self.bytes_alloc = 0
@@ -36,7 +36,7 @@ class HeapHeads(HeadOwner):
         spare = self._spare.get(size)
         if spare:
             addr, buf, mv = spare.pop()
-            mv[:] = self._zeros[size]
+            _native.zero(mv, addr, size)
         else:
             buf = (ctypes.c_char * size)()
             addr = ctypes.addressof(buf)
@@ -57,7 +57,6 @@ class HeapHeads(HeadOwner):
         spare = self._spare.get(size)
         if spare is None:
             spare = self._spare[size] = []
-            self._zeros[size] = bytes(size)
         if len(spare) < SPARE_PER_SIZE:
             spare.append((addr, buf, mv))
 

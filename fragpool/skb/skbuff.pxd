@@ -106,3 +106,7 @@ cdef inline void _unexport(Py_buffer *buffer) noexcept:
     if buffer.internal != NULL:
         Py_DECREF(<object>buffer.internal)
         buffer.internal = NULL
+
+@cython.locals(sizes=tuple, obj=Py_ssize_t, usable=Py_ssize_t, truesize=Py_ssize_t,
+               addr=Py_ssize_t, skb=SkBuff)
+cpdef SkBuff _alloc_heap_skb(PageAllocator pa, Py_ssize_t size, object home)

@@ -678,7 +678,7 @@ class SkBuff:
         self._check()
         headroom = self.data - self.head
         size = headroom + self.len + (self.end - self.tail if not self.data_len else 0)
-        new = alloc_heap_skb(self.pa, size, home=self._home)
+        new = _alloc_heap_skb(self.pa, size, self._home)
         new.reserve(headroom)
         new.put(self.len)[:] = bytes(self)
         for name in _META_FIELDS:
@@ -917,6 +917,11 @@ def alloc_heap_skb(pa: PageAllocator, size: int, *, home: Any = None) -> SkBuff:
     bucket that fits SKB_HEAD_ALIGN(size)) and the skb uses all of it, so the usable size
     and truesize are those of the kernel: SKB_WITH_OVERHEAD(buffer), SKB_TRUESIZE(usable).
     """
+    return _alloc_heap_skb(pa, size, home)
+
+
+def _alloc_heap_skb(pa: PageAllocator, size: int, home: Any) -> SkBuff:
+    """alloc_heap_skb with ``home`` positional: the per-packet callers' C call."""
     sizes = _heap_head_sizes.get(size)
     if sizes is None:  # worked out once per requested size
         obj = skb_head_obj_size(size)
