@@ -42,6 +42,8 @@ EPB = 6
 DSB = 0x0A
 CB = 0x00000BAD
 DCB = 0x40000BAD
+#: libpcap refuses a pcapng block longer than this (its MAX_BLOCKSIZE); so does fragpool.
+MAX_BLOCK_SIZE = 16 * 1024 * 1024
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 
 BLOCK_NAMES = {
@@ -229,6 +231,15 @@ class PcapngFormat:
                     "block total length",
                     blen,
                     "must be a multiple of 4 and at least 12",
+                )
+                pos = self._resync(mv, start, pos, filled)
+                continue
+            if blen > MAX_BLOCK_SIZE:  # bounded before anything is read or allocated for it
+                self._damage(
+                    file_off + pos + 4,
+                    "block total length",
+                    blen,
+                    f"more than {MAX_BLOCK_SIZE >> 20} MiB (libpcap's limit for one block)",
                 )
                 pos = self._resync(mv, start, pos, filled)
                 continue

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import gzip
+import zlib
 import io
 import os
 import sys
@@ -95,7 +96,7 @@ class OfflineReader:
             first = _read_exact(raw, 4)
             self.compressed = first[:2] == GZIP_MAGIC
             if self.compressed:  # no seek back: a pipe cannot, so the bytes read are replayed
-                self._f = gzip.GzipFile(fileobj=_Replay(first, raw), mode="rb")
+                self._f = _Gunzip(self.path, _Replay(first, raw))
                 first = _read_exact(self._f, 4)
             self.fmt = self._open_format(first)
         except BaseException:
@@ -414,6 +415,8 @@ class OfflineReader:
         self._lo = pos
         if eof:
             self._done = True
+            if self.compressed and self._f.error is not None:
+                raise self._f.error  # after the records before the damage were parsed
             if pos < filled:
                 fmt.truncated(self._chunk_off + pos, filled - pos)
 
@@ -500,6 +503,41 @@ def _read_exact(f: Any, n: int) -> bytes:
             break
         data += more
     return data
+
+
+class _Gunzip(io.RawIOBase):
+    """A gzip stream whose damage (cut short, a bad CRC, corrupt deflate data) reads as the
+    end of the data, with the CaptureFormatError kept in ``error`` for the reader to raise
+    once the records before it are handed out."""
+
+    def __init__(self, path: str, stream: Any) -> None:
+        super().__init__()
+        self._gz = gzip.GzipFile(fileobj=stream, mode="rb")
+        self._path = path
+        self._pos = 0  # bytes of the uncompressed stream handed out
+        self.error: CaptureFormatError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            n = self._gz.readinto(b)
+        except EOFError:
+            reason = "the compressed file ends before its end-of-stream marker (cut short)"
+        except (gzip.BadGzipFile, zlib.error) as err:
+            reason = f"the compressed data is damaged ({err})"
+        else:
+            self._pos += n
+            return n
+        self.error = CaptureFormatError(self._path, self._pos, "gzip stream", "...", reason)
+        return 0
+
+    def close(self) -> None:
+        self._gz.close()
+        super().close()
 
 
 class _Replay(io.RawIOBase):

@@ -128,6 +128,35 @@ def test_pcapng_damage(tmp_path):
     assert len(got) == 2 and err.field == "block total length"
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_a_cut_short_gzip_is_a_capture_format_error(tmp_path, keep):
+    whole = gzip.compress(HDR + records(2000))
+    path = write(tmp_path, whole[: int(len(whole) * keep)], "cut.pcap.gz")
+    got, err, _ = read(path)
+    assert isinstance(err, CaptureFormatError) and err.field == "gzip stream", err
+    assert "cut short" in str(err) and str(path) in str(err)
+    assert 0 < len(got) < 2000  # every whole record before the cut was handed out
+    assert got == [bytes([i % 256]) * 60 for i in range(len(got))]
+    assert err.offset >= 24 + 76 * len(got)
+
+
+def test_a_huge_pcapng_block_is_refused_before_allocating(tmp_path):
+    import resource
+    import time
+
+    good = ng()
+    huge = good + struct.pack("<II", 6, 0xFFFFFFF0) + bytes(64)
+    path = write(tmp_path, huge, "huge.pcapng")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.monotonic()
+    got, err, _ = read(path)
+    assert time.monotonic() - t0 < 2
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 64 * 1024  # KiB
+    assert err.field == "block total length" and err.value == 0xFFFFFFF0
+    assert "16 MiB" in err.reason and err.offset == len(good) + 4
+    assert len(got) == 3  # the packets before it
+
+
 VALID = [HDR + records(40, 50), ng() + ng(">")]
 
 
