@@ -58,8 +58,9 @@ def _scapy_summary(skb: Any) -> str:
 
 
 class Stop:
-    """SIGINT/SIGTERM set a flag the capture loop checks between batches (no
-    KeyboardInterrupt mid-record), so every -w file is closed whole."""
+    """SIGINT/SIGTERM/SIGHUP set a flag the capture loop checks between batches (no
+    KeyboardInterrupt mid-record), so every -w file is closed whole; SIGHUP (a closed
+    terminal or ssh session) ends a capture as tcpdump's does, exit status 0."""
 
     def __init__(self) -> None:
         self.signum = 0
@@ -67,7 +68,7 @@ class Stop:
 
     def __enter__(self) -> Stop:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 self._old[sig] = signal.signal(sig, self._handler)
         return self
 

@@ -91,7 +91,7 @@ def test_lines_without_w(veth):
 
 
 @live
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_ends_cleanly_with_the_file_complete(veth, tmp_path, sig):
     out = tmp_path / "sig.pcap"
     frames = [udp_frame(7, 8, i, size=300) for i in range(50)]
