@@ -109,7 +109,7 @@ def xdp_rows(runs: int, frames: int, verdicts: Verdicts) -> None:
             res["pure Python"].append(run_xdp_driver(pair, frames, pure=True))
     med = {m: statistics.median(r["cpu_ns"] for r in rs) for m, rs in res.items()}
     ratio = med["pure Python"] / med["compiled"]
-    print(f"\nfragpool driver -i IF --xdp --rings 1 -c {frames:,} (veth, 64 B frames, trafgen flooding)")
+    print(f"\nfragpool driver -i IF --xdp --rings 1 -c {frames:,} (veth, 64 B, trafgen flooding)")
     print(
         table(
             ["mode", "CPU ns/frame", "runs (ns/frame)"],

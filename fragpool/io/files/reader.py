@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import ctypes
 import gzip
-import zlib
 import io
 import os
 import sys
+import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
