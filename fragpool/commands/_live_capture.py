@@ -6,7 +6,8 @@ tcpdump prints them, or saved with ``-w`` (pcap, or pcapng when OUT ends in .pca
 terminal shows a live count of packets and kernel drops; piped output stays quiet. The
 capture ends after ``-c N`` packets, on SIGINT/SIGTERM/SIGHUP (Ctrl-C, a closed terminal),
 at -G/-W's file limit or on an error; in every case the ``-w`` files are closed complete
-(a signal only sets a flag, so no record is cut in half) and the kernel's counts are reported on stderr, as tcpdump does.
+(a signal only sets a flag, so no record is cut in half) and the kernel's counts are
+reported on stderr, as tcpdump does.
 
 Bad input (a missing interface, no permission, a filter that does not compile, a ring too
 large for memory) gives one line on stderr and exit status 1, never a traceback.
