@@ -67,8 +67,16 @@ def run_live(args: argparse.Namespace, expr: str | None) -> int:
         return 1
     with Progress() as bar:
 
+        downs = [0]
+
         def next_batch(budget: int) -> list:
-            return cap.recv_batch(budget, POLL)
+            batch = cap.recv_batch(budget, POLL)
+            seen = getattr(cap, "link_downs", 0)
+            if seen != downs[0]:  # said once a flap, as the capture goes on
+                downs[0] = seen
+                line = f"link on {args.interface} went down; still capturing (until it is up)"
+                print(f"fragpool capture: {line}", file=sys.stderr)
+            return batch
 
         def progress(n: int) -> None:
             if bar.due():

@@ -111,6 +111,8 @@ class LiveCapture(SkbStream):
         self._report: LiveReport | None = None
         self._backlog = Backlog()
         self.packets_received = 0
+        #: times the link went down while capturing (each survived; see _link_down)
+        self.link_downs = 0
         opts = {
             "snaplen": snaplen,
             "promisc": promisc,
@@ -196,10 +198,12 @@ class LiveCapture(SkbStream):
         out: list[SkBuff] = []
         try:
             self.rx.poll(budget, timeout, out)
-        except LiveCaptureError:
-            raise
+        except LiveCaptureError as e:
+            if not self._link_down(e.errno):
+                raise
         except OSError as e:
-            raise self._gone(e.errno or errno.EIO) from None
+            if not self._link_down(e.errno):
+                raise self._gone(e.errno or errno.EIO) from None
         if out:
             self.packets_received += len(out)
         else:
@@ -207,15 +211,32 @@ class LiveCapture(SkbStream):
         return out
 
     def _check_socket(self) -> None:
-        """SO_ERROR after an empty poll: the interface went down or away (sk_err)."""
+        """SO_ERROR after an empty poll: the link went down (survived) or the interface
+        went away (the end of the capture)."""
         err = self.sock.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
+        if err and not self._link_down(err):
             raise self._gone(err)
 
+    def _link_down(self, err: int | None) -> bool:
+        """ENETDOWN from an interface that still exists is a link going down: the kernel
+        unhooks the socket and hooks it again when the link comes up (packet_notifier), so
+        the capture goes on, as tcpdump's does, and ``link_downs`` counts it."""
+        if err != errno.ENETDOWN:
+            return False
+        try:
+            if socket.if_nametoindex(self.ifname) != self.sock.ifindex:
+                return False  # a new interface of the same name: not ours
+        except OSError:
+            return False
+        self.link_downs += 1
+        return True
+
     def _gone(self, err: int) -> LiveCaptureError:
-        down = err in (errno.ENETDOWN, errno.ENXIO, errno.ENODEV)
-        what = "went down or away" if down else "failed"
-        return LiveCaptureError(err, f"interface {self.ifname!r} {what}: {os.strerror(err)}")
+        if err in (errno.ENETDOWN, errno.ENXIO, errno.ENODEV):
+            return LiveCaptureError(
+                err, f"interface {self.ifname!r} went away during the capture ({os.strerror(err)})"
+            )
+        return LiveCaptureError(err, f"interface {self.ifname!r} failed: {os.strerror(err)}")
 
     # ------------------------------------------------------------------ state
     def fileno(self) -> int:
@@ -247,6 +268,7 @@ class LiveCapture(SkbStream):
         snap = Snapshot(kernel)
         snap.update(
             received=self.packets_received,
+            link_downs=self.link_downs,
             bytes=self.bytes_received,
             pages_in_use=self.pa.in_use_pages(),
             **self.cursor.stats(),
