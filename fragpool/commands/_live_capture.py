@@ -66,7 +66,6 @@ def run_live(args: argparse.Namespace, expr: str | None) -> int:
         print(f"fragpool capture: {err}", file=sys.stderr)
         return 1
     with Progress() as bar:
-
         downs = [0]
 
         def next_batch(budget: int) -> list:
