@@ -29,6 +29,7 @@ import gzip
 import io
 import os
 import sys
+import threading
 import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -115,6 +116,7 @@ class OfflineReader:
         self._error: CaptureFormatError | None = None
         self._backlog = Backlog()
         self._stream_it: Iterator[SkBuff] | None = None
+        self._thread = 0  # the reading thread, once one has read
         self._own = _OwnBuffers()
         # counters
         self.parsed = 0  # skbs built, handed out or still waiting in the backlog
@@ -215,7 +217,21 @@ class OfflineReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _claim(self) -> None:
+        """The calling thread reads: the first to read owns the reader, any other is refused
+        at once (one file position, one parse state: two readers would tear records)."""
+        me = threading.get_ident()
+        if self._thread != me:
+            if self._thread:
+                raise RuntimeError(
+                    f"{self.path}: a reader has one reading thread, and another thread "
+                    "reads this one; open the file once per thread (skbs may be freed from "
+                    "any thread)"
+                )
+            self._thread = me
+
     def __iter__(self) -> Iterator[SkBuff]:
+        self._claim()
         # One stream per reader: a second iter() (islice in a loop, a for loop that broke
         # out) must continue where the first stopped, not lose the batch it was holding.
         stream = self._stream_it
@@ -224,7 +240,7 @@ class OfflineReader:
         return stream
 
     def __next__(self) -> SkBuff:
-        return next(iter(self))
+        return next(iter(self))  # iter() checks the thread
 
     def _stream(self) -> Iterator[SkBuff]:
         backlog = self._backlog
@@ -244,6 +260,7 @@ class OfflineReader:
         """
         if budget < 1:
             raise ValueError(f"budget {budget} must be >= 1")
+        self._claim()
         backlog = self._backlog
         batch = backlog.take(budget)
         if not batch:
