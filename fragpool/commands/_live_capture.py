@@ -104,6 +104,10 @@ def run_live(args: argparse.Namespace, expr: str | None) -> int:
         print(f"{n} packets captured", file=sys.stderr)
         print(f"{stats['packets']} packets received by filter", file=sys.stderr)
         print(f"{stats['drops']} packets dropped by kernel", file=sys.stderr)
+        if stats.get("buffer_cut"):
+            cut = stats["buffer_cut"]
+            why = "the MTU grew during the capture; the buffers grew after the first"
+            print(f"{cut} packets cut to the receive buffer ({why})", file=sys.stderr)
         if error:
             print(f"fragpool capture: {error}", file=sys.stderr)
     return 1 if error else 0

@@ -181,6 +181,12 @@ class LiveCapture(SkbStream):
             from .socket_receive import RecvIntoRx
 
             self.rx = RecvIntoRx(sock, self.cursor, frame, self.snaplen, self.linktype)
+        if ring is None:  # socket buffers follow the MTU if it grows while capturing
+            self.rx.resize = self._largest_frame
+
+    def _largest_frame(self) -> int:
+        """The receive buffer the interface needs now (its MTU may have grown since open)."""
+        return (max_frame(self.ifname, self.sock.linktype, self.snaplen) + ALIGN - 1) & -ALIGN
 
     # ------------------------------------------------------------------ receive
     def recv_batch(self, budget: int = 64, timeout: float | None = None) -> list[SkBuff]:
@@ -284,6 +290,7 @@ class LiveCapture(SkbStream):
             )
         else:
             snap["dropped_no_mem"] = rx.dropped_no_mem
+            snap["buffer_cut"] = rx.buffer_cut
             if self.mode == "recvmmsg":
                 snap["syscalls"] = rx.syscalls
         return snap

@@ -22,6 +22,8 @@ cdef class _SockRx:
     cdef public Py_ssize_t dropped_no_mem
     cdef public Py_ssize_t bytes
     cdef public bytearray _scratch
+    cdef public Py_ssize_t buffer_cut
+    cdef public object resize
 
 
 cdef class RecvIntoRx(_SockRx):

@@ -17,6 +17,8 @@ page_frag_cache.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ... import _native
 from ...skb.head_cache import skbuff_head_cache
 from ...skb.skbuff import SkBuff
@@ -63,6 +65,23 @@ class _SockRx:
         self.dropped_no_mem = 0
         self.bytes = 0  # bytes of the skbs handed out
         self._scratch = bytearray(frame)
+        #: frames longer than the buffers (the MTU grew after open), each cut and counted
+        self.buffer_cut = 0
+        #: the interface's largest frame now (set by the capture): buffers grow to it
+        self.resize: Callable[[], int] | None = None
+
+    def _cut(self) -> None:
+        """A frame longer than the buffers sized at open (the MTU grew): counted, and the
+        buffers grow to the interface's new largest frame for the packets after it."""
+        self.buffer_cut += 1
+        if self.resize is not None:
+            try:
+                frame = self.resize()
+            except OSError:  # the interface is going away: the next receive says so
+                return
+            if frame > self.frame:
+                self.frame = frame
+                self._scratch = bytearray(frame)
 
     def _drop_one(self) -> bool:
         """No pool memory: take one packet off the socket into scratch (counted); True if any."""
@@ -133,6 +152,10 @@ class RecvIntoRx(_SockRx):
                 ts = sec * 1000000000 + nsec  # the usual pair, as packet_recvmsg puts it
             else:
                 ts, status, wire, tci, tpid = m.cmsgs(used)
+            if n < wire and n < snaplen:  # cut by the buffer, not by the snap length
+                self._cut()
+                frame = self.frame  # the packets after it get the grown buffer
+                room = frame - VLAN_HLEN
             mv = c.mv
             if status & TP_STATUS_VLAN_VALID or tci:
                 tci, tpid = vlan_of(status, tci, tpid)
@@ -224,6 +247,8 @@ class MmsgRx(_SockRx):
                 else:
                     ts = sec * 1000000000 + nsec
                     ptype = pn[noff]
+                if ln < wire and ln < snaplen:  # cut by the buffer, not by the snap length
+                    self._cut()
                 if ln > snaplen:
                     ln = snaplen
                 skb = free.pop() if free else skbuff_head_cache.get()
@@ -242,6 +267,7 @@ class MmsgRx(_SockRx):
                 noff += name_size
             # the next batch starts right after the last packet, not after its slot
             c.off += (n - 1) * frame + ((ln + ALIGN - 1) & -ALIGN)
+            frame = self.frame  # grown if a packet of this batch was cut (_cut)
             c.bias -= n
             got += n
             if n < k:

@@ -333,3 +333,31 @@ def test_pool_pages_are_reused_when_skbs_are_freed(veth, opened):
     finish(proc)
     st = cap.stats()
     assert st["pages_reused"] > 0 and st["pages_taken"] == 1 and st["pages_in_use"] == 1
+
+
+@live
+@pytest.mark.parametrize("mode", ["recv_into", "recvmmsg"])
+def test_an_mtu_raised_mid_capture_never_cuts_silently(veth1500, mode):
+    cap = open_live(veth1500.local, mode=mode)
+    try:
+        for end in (
+            ["ip", "link", "set", veth1500.local, "mtu", "4000"],
+            ["ip", "-n", veth1500.netns, "link", "set", veth1500.peer, "mtu", "4000"],
+        ):
+            subprocess.run(end, check=True, timeout=30)  # fmt: skip
+        frames = known_frames((3000,) * 20)
+        trafgen_send(veth1500, frames[:10], gap_us=3000)  # queued before the first receive
+        got = collect(cap, 10)
+        trafgen_send(veth1500, frames[10:], gap_us=3000)
+        got += collect(cap, 10)
+        try:
+            assert len(got) == 20
+            cut = [s for s in got if s.len < s.wire_len]
+            st = cap.stats()
+            assert cut and st["buffer_cut"] == len(cut)  # every cut frame counted
+            assert all(s.wire_len == 3000 for s in got)
+            assert [bytes(s) for s in got[10:]] == frames[10:]  # the buffers grew
+        finally:
+            free_all(got)
+    finally:
+        cap.close()
