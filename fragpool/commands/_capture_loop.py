@@ -29,6 +29,7 @@ def open_savefiles(
         file_size=args.file_size,
         file_count=args.file_count,
         rotate_seconds=args.rotate_seconds,
+        packet_buffered=getattr(args, "packet_buffered", False),
     )
 
 

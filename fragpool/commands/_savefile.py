@@ -55,8 +55,10 @@ class SaveFiles:
         file_size: int | None = None,
         file_count: int | None = None,
         rotate_seconds: int | None = None,
+        packet_buffered: bool = False,
     ) -> None:
         self.out = out
+        self.packet_buffered = packet_buffered
         self.linktype = linktype
         self.snaplen = snaplen
         self.like = like
@@ -120,10 +122,12 @@ class SaveFiles:
             self._rotate()
         try:
             self._writer.write(skb)
+            if self.packet_buffered:  # -U
+                self._writer.flush()
         except BrokenPipeError:  # the reader of -w - went away: the capture just ends
             raise
         except OSError as err:
-            raise SaveFileError(f"{self._where()}: {err.strerror or err}") from None
+            raise self._failed(self._writer, err) from None
         except ValueError as err:  # a link type the file cannot hold: the message names it
             raise SaveFileError(str(err)) from None
         self.packets += 1
@@ -139,7 +143,17 @@ class SaveFiles:
             except BrokenPipeError:
                 raise
             except OSError as err:
-                raise SaveFileError(f"{self._where()}: {err.strerror or err}") from None
+                raise self._failed(writer, err) from None
+
+    def _failed(self, writer: Any, err: OSError) -> SaveFileError:
+        """A write that failed (a full disk): the error, and what the file holds."""
+        text = f"{self._where()}: {err.strerror or err}"
+        if not self.stdout:
+            text += (
+                f"; {writer.packets_written} packets written to it, the file ends on the "
+                "last whole record"
+            )
+        return SaveFileError(text)
 
     def close(self) -> None:
         """Close the current file (flushing it: a full disk shows here, naming the file)."""

@@ -54,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-w", dest="write", metavar="OUT", help="write the packets to OUT; - is stdout"
     )
     save.add_argument(
+        "-U",
+        "--packet-buffered",
+        dest="packet_buffered",
+        action="store_true",
+        help="with -w: write each packet to OUT as it comes, not a buffer at a time",
+    )
+    save.add_argument(
         "-C",
         dest="file_size",
         type=positive("-C"),

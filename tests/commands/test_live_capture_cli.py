@@ -222,3 +222,54 @@ def test_no_permission_one_line():
         pytest.skip("setpriv (util-linux) not installed")
     prefix = ["setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw"]
     assert "needs root or CAP_NET_RAW" in _one_line_error(["-i", "lo", "-c", "1"], prefix)
+
+
+@live
+def test_packet_buffered_writes_each_packet_as_it_comes(veth, tmp_path):
+    out = tmp_path / "u.pcap"
+    proc = start("-i", veth.local, "-U", "-w", str(out))
+    try:
+        time.sleep(1.0)
+        frames = [udp_frame(7, 8, i, size=100) for i in range(3)]
+        trafgen_send(veth, frames, gap_us=1000)
+        deadline = time.monotonic() + 5
+        got: list[bytes] = []
+        while time.monotonic() < deadline and len(got) < 3:
+            time.sleep(0.1)
+            got = read_back(out)  # while the capture still runs: whole records only
+        assert proc.poll() is None
+        assert sorted(udp_seq(g) for g in got) == [0, 1, 2]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_disk_leaves_whole_records_and_says_how_many(tmp_path):
+    import re
+    import struct
+
+    hdr = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    recs = b"".join(struct.pack("<IIII", 1, i, 1000, 1000) + bytes([i % 256]) * 1000
+                    for i in range(4000))  # fmt: skip
+    src = tmp_path / "big.pcap"
+    src.write_bytes(hdr + recs)
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
+    try:
+        out = small / "out.pcap"
+        proc = subprocess.run([*CMD, "-r", str(src), "-w", str(out)], capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert proc.returncode == 1
+        assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
+        m = re.search(r"; (\d+) packets written to it, the file ends on the last whole record",
+                      proc.stderr)  # fmt: skip
+        assert m, proc.stderr
+        got = read_back(out)  # strict: a torn last record would raise
+        assert len(got) == int(m.group(1)) > 0
+        assert got == [bytes([i % 256]) * 1000 for i in range(len(got))]
+        assert out.stat().st_size == 24 + 1016 * len(got)
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

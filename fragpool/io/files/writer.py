@@ -12,6 +12,7 @@ pcap_dump_open) picks one by name.
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import struct
 import time
@@ -23,6 +24,8 @@ from .linktypes import name as linktype_name
 from .pcap import MAGIC_MODIFIED, MAGIC_NSEC, MAGIC_USEC
 
 NS = 1_000_000_000
+#: A writer that opened its file gathers whole records up to this many bytes per write(2).
+BUFFER = 64 * 1024
 
 
 class _Meta:
@@ -61,7 +64,8 @@ class _Writer(abc.ABC):
     def __init__(self, path: str | os.PathLike[str] | BinaryIO) -> None:
         if isinstance(path, (str, bytes, os.PathLike)):
             self.path = os.fsdecode(path)
-            self._f: BinaryIO = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+            # unbuffered: this writer buffers whole records itself (see _flush_pending)
+            self._f: BinaryIO = open(self.path, "wb", buffering=0)  # noqa: SIM115 - close()
             self._owns = True
         elif callable(getattr(path, "write", None)):
             name = getattr(path, "name", None)
@@ -72,10 +76,57 @@ class _Writer(abc.ABC):
             raise TypeError(f"a writer takes a path or a binary file object, not {path!r}")
         self.packets = 0
         self.size = 0
+        #: records written whole to the file (a file the writer opened: on its disk)
+        self.packets_written = 0
+        #: whole records not written yet, and (end offset, packets) after each of them
+        self._pending = bytearray()
+        self._ends: list[tuple[int, int]] = []
+        self._on_disk = 0  # bytes of the file known written
 
     def _put(self, data: bytes) -> None:
-        self._f.write(data)
+        if self._owns:
+            self._pending += data
+        else:
+            self._f.write(data)
         self.size += len(data)
+
+    def _record_done(self) -> None:
+        """A record (or header, or block) is complete: past BUFFER bytes the pending ones go
+        to the file, each whole."""
+        if not self._owns:
+            self.packets_written = self.packets
+            return
+        self._ends.append((len(self._pending), self.packets))
+        if len(self._pending) >= BUFFER:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        """Write the pending records. A write that fails part-way (a full disk) leaves the
+        file cut back to the last record that reached it whole, and raises."""
+        pending = self._pending
+        done = 0
+        try:
+            with memoryview(pending) as view:
+                while done < len(view):
+                    done += self._f.write(view[done:]) or 0
+        except OSError:
+            whole, packets = 0, self.packets_written
+            for end, count in self._ends:
+                if end > done:
+                    break
+                whole, packets = end, count
+            self._on_disk += whole
+            self.packets_written = packets
+            self._pending = bytearray()
+            self._ends = []
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._f.fileno(), self._on_disk)
+            raise
+        self._on_disk += done
+        if self._ends:
+            self.packets_written = self._ends[-1][1]
+        self._pending = bytearray()
+        self._ends = []
 
     def write(self, packet: Any, tstamp: int | None = None) -> None:
         """Write one packet: an skb (its bytes and metadata), bytes (captured at ``tstamp``
@@ -114,14 +165,21 @@ class _Writer(abc.ABC):
         """Write one packet from its bytes and metadata (``meta``: an skb, or None)."""
 
     def flush(self) -> None:
-        self._f.flush()
+        """Everything written so far to the file (``-U``: each packet as it comes)."""
+        if self._owns:
+            self._flush_pending()
+        else:
+            self._f.flush()
 
     def close(self) -> None:
         """Flush and close the file (a file object given to the writer is flushed only)."""
         if self._f.closed:
             return
         if self._owns:
-            self._f.close()
+            try:
+                self._flush_pending()
+            finally:
+                self._f.close()
         else:
             self._f.flush()
 
@@ -159,6 +217,7 @@ class PcapWriter(_Writer):
         self.swapped = swapped
         self._rec = struct.Struct(byteorder + ("IIIIiHBx" if modified else "IIII"))
         self._put(header)
+        self._record_done()
 
     @classmethod
     def like(cls, reader: Any, path: str | os.PathLike[str]) -> PcapWriter:
@@ -206,6 +265,7 @@ class PcapWriter(_Writer):
         self._put(head)
         self._put(data)
         self.packets += 1
+        self._record_done()
 
 
 class PcapngWriter(_Writer):
@@ -229,6 +289,7 @@ class PcapngWriter(_Writer):
     def _block(self, btype: int, body: bytes) -> None:
         total = 12 + len(body)
         self._put(struct.pack("<II", btype, total) + body + struct.pack("<I", total))
+        self._record_done()
 
     def interface(self, ifindex: int, linktype: int) -> int:
         """The IDB number for packets of ``ifindex`` with ``linktype`` (written on first use)."""
@@ -255,8 +316,8 @@ class PcapngWriter(_Writer):
         orig = incl if wire_len is None else wire_len
         pad = b"\0" * (-incl % 4)
         head = struct.pack("<IIIII", number, tstamp >> 32, tstamp & 0xFFFFFFFF, incl, orig)
-        self._block(6, head + bytes(data) + pad)
         self.packets += 1
+        self._block(6, head + bytes(data) + pad)
 
 
 def _option(code: int, value: bytes) -> bytes:
