@@ -301,3 +301,35 @@ def test_verbose_adds_scapys_summary(corpus, capsys):
         "UDP, length 29" in first
         and second.strip() == "Ether / IP / UDP 10.0.0.1:5001 > 10.0.0.2:6001 / Raw"
     )
+
+
+SLOW_WRITER = """
+import struct, sys, time
+out = sys.stdout.buffer
+out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+for i in range(10):
+    out.write(struct.pack("<IIII", 1, i, 60, 60) + bytes([i]) * 60)
+    out.flush()
+    time.sleep(0.4)
+"""
+
+
+def test_a_slow_pipe_hands_out_each_record_as_it_arrives():
+    import subprocess
+    import sys
+    import time
+
+    writer = subprocess.Popen([sys.executable, "-c", SLOW_WRITER], stdout=subprocess.PIPE)
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "fragpool.cli", "capture", "-r", "-", "-c", "2", "-x"],
+            stdin=writer.stdout, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        took = time.monotonic() - t0
+    finally:
+        writer.kill()
+        writer.wait()
+    assert proc.returncode == 0, proc.stderr
+    assert len([ln for ln in proc.stdout.splitlines() if ln[:1].isdigit()]) == 2
+    assert took < 2.5  # the writer takes 4 s: -c 2 ends after the second record arrives

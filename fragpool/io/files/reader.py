@@ -411,15 +411,22 @@ class OfflineReader:
                 self.straddle_bytes += left
         self.chunks += 1
         mv, start, size = self._mv, self._start, self._size
-        readinto = self._f.readinto
+        # one read(2) at a time from a buffered stream (a pipe's stdin): what came is parsed
+        # now, not once the buffer is full, so a slow pipe's records are handed out as they
+        # arrive; a short read means nothing more is there yet (a regular file: its end)
+        f = self._f
+        readinto = getattr(f, "readinto1", None) or f.readinto
         filled = left
         eof = False
         while filled < size:
+            want = size - filled
             n = readinto(mv[start + filled : start + size])
             if not n:
                 eof = True
                 break
             filled += n
+            if n < want and filled > left:
+                break
         self.bytes_read += filled - left
         self._lo, self._hi = 0, filled
         before = len(out)
@@ -576,7 +583,8 @@ class _Replay(io.RawIOBase):
             view[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._stream.read(len(view))
+        read = getattr(self._stream, "read1", None) or self._stream.read
+        data = read(len(view))
         if not data:
             return 0
         view[: len(data)] = data

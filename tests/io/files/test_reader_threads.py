@@ -26,15 +26,16 @@ def capture(tmp_path):
 def test_a_second_reading_thread_is_refused_and_nothing_is_lost(tmp_path, how):
     seen: list[int] = []
     errors: dict[str, BaseException] = {}
-    started = threading.Event()
+    started, tried = threading.Event(), threading.Event()
     with open_offline(capture(tmp_path)) as reader:
 
         def owner():
             for k, skb in enumerate(reader):
                 seen.append(struct.unpack_from("<I", bytes(skb[0:4]))[0])
                 skb.free()
-                if k == 100:
+                if k == 100:  # mid-file: the intruder tries while this thread reads
                     started.set()
+                    tried.wait(10)
 
         def intruder():
             started.wait(10)
@@ -46,6 +47,8 @@ def test_a_second_reading_thread_is_refused_and_nothing_is_lost(tmp_path, how):
                     reader.read_batch(64)
             except RuntimeError as err:
                 errors["intruder"] = err
+            finally:
+                tried.set()
 
         threads = [threading.Thread(target=owner), threading.Thread(target=intruder)]
         for t in threads:
