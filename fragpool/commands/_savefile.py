@@ -148,7 +148,7 @@ class SaveFiles:
     def _failed(self, writer: Any, err: OSError) -> SaveFileError:
         """A write that failed (a full disk): the error, and what the file holds."""
         text = f"{self._where()}: {err.strerror or err}"
-        if not self.stdout:
+        if getattr(writer, "cut_back", False):
             text += (
                 f"; {writer.packets_written} packets written to it, the file ends on the "
                 "last whole record"

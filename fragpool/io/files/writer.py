@@ -82,6 +82,8 @@ class _Writer(abc.ABC):
         self._pending = bytearray()
         self._ends: list[tuple[int, int]] = []
         self._on_disk = 0  # bytes of the file known written
+        #: a failed write left the file cut back to its last whole record (regular files)
+        self.cut_back = False
 
     def _put(self, data: bytes) -> None:
         if self._owns:
@@ -119,8 +121,9 @@ class _Writer(abc.ABC):
             self.packets_written = packets
             self._pending = bytearray()
             self._ends = []
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # a device or pipe cannot be cut back
                 os.ftruncate(self._f.fileno(), self._on_disk)
+                self.cut_back = True
             raise
         self._on_disk += done
         if self._ends:
