@@ -83,7 +83,8 @@ test-asan: $(STAMP)
 # machine: fragpool's own code must trip none of them.
 test-debug: $(STAMP) tools
 	FRAGPOOL_DEBUG=1 FRAGPOOL_REQUIRE_EXTENSIONS=1 $(VENV)/bin/pytest -q -p no:cacheprovider \
-	  tests/io tests/commands/test_live_capture_cli.py tests/skb/test_skb_hypothesis.py \
+	  tests/io tests/commands/test_live_capture_cli.py tests/commands/test_privilege_drop.py \
+	  tests/skb/test_skb_hypothesis.py \
 	  tests/mm/test_mm_state_machine.py tests/mm/test_debug.py
 
 lint: $(STAMP)

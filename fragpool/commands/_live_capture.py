@@ -58,6 +58,15 @@ def run_live(args: argparse.Namespace, expr: str | None) -> int:
     except (LiveCaptureError, FilterError, OSError) as err:
         print(f"fragpool capture: {one_line(err)}", file=sys.stderr)
         return 1
+    if args.user:  # -Z: the socket is open; read and write as USER from here on
+        from ._privileges import PrivilegeError, drop_to
+
+        try:
+            drop_to(args.user)
+        except PrivilegeError as err:
+            cap.close()
+            print(f"fragpool capture: {err}", file=sys.stderr)
+            return 1
     records: list[dict] = []
     try:
         saved = open_savefiles(args, cap.linktype, cap.snaplen) if args.write else None

@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     save.add_argument(
         "-w", dest="write", metavar="OUT", help="write the packets to OUT; - is stdout"
     )
+    src.add_argument(
+        "-Z",
+        dest="user",
+        metavar="USER",
+        help="once the socket (or input) is open, drop to USER before reading or writing",
+    )
     save.add_argument(
         "-U",
         "--packet-buffered",
@@ -187,6 +193,15 @@ def run_file(args: argparse.Namespace, expr: str | None) -> int:
     except (CaptureFormatError, FilterError, OSError) as err:
         print(f"fragpool capture: {one_line(err)}", file=sys.stderr)
         return 1
+    if args.user:  # -Z: the input is open; write as USER from here on
+        from ._privileges import PrivilegeError, drop_to
+
+        try:
+            drop_to(args.user)
+        except PrivilegeError as err:
+            src.close()
+            print(f"fragpool capture: {err}", file=sys.stderr)
+            return 1
     shown = "standard input" if args.read == "-" else args.read
     total = os.path.getsize(args.read) if args.read != "-" and os.path.isfile(args.read) else 0
     records: list[dict] = []

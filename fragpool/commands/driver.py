@@ -28,6 +28,7 @@ from ..mm import PageAllocator
 from ..progress import Progress
 from ..stats import Snapshot
 from ._args import add_debug, positive
+from ._privileges import PrivilegeError, drop_to
 
 #: The capture `fragpool driver` receives when given no source.
 #: The bundled sample capture, shipped inside the package (package data, so it is found in a
@@ -79,6 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--xdp-mode", choices=("auto", "native", "generic"), default="auto", help="with --xdp"
     )
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("-Z", dest="user", metavar="USER",
+                   help="after the sockets are open (and XDP attached), drop to USER")  # fmt: skip
     add_debug(p)
     p.set_defaults(func=run)
 
@@ -275,6 +278,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with progress:
+            dev.open()  # the sockets and the XDP program, as root
+            if args.user:  # -Z: run the rings as USER from the first packet on
+                drop_to(args.user)
             start = time.perf_counter()
             try:
                 stats = dev.run(show)
@@ -283,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
             seconds = time.perf_counter() - start
         doc = build_document(args, source, dev, stats)
         doc["rate"] = _rate(doc["total"]["packets"], seconds)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, PrivilegeError) as e:
         dev.teardown()
         print(f"fragpool driver: {e}", file=sys.stderr)
         return 1
