@@ -14,7 +14,7 @@ ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 ASAN_DIR := build/asan
 
 .DEFAULT_GOAL := build
-.PHONY: build run test test-compiled test-pure test-asan test-debug tools lint format bench clean
+.PHONY: build run test test-compiled test-pure test-asan test-debug tools lint format bench clean fuzz
 
 $(DEPS): pyproject.toml
 	@echo "setting up $(VENV) (pip's output: $(LOG))"
@@ -84,15 +84,16 @@ test-asan: $(STAMP)
 test-debug: $(STAMP) tools
 	FRAGPOOL_DEBUG=1 FRAGPOOL_REQUIRE_EXTENSIONS=1 $(VENV)/bin/pytest -q -p no:cacheprovider \
 	  tests/io tests/commands/test_live_capture_cli.py tests/commands/test_privilege_drop.py \
+	  tests/commands/test_capture_habits.py::test_a_slow_pipe_hands_out_each_record_as_it_arrives \
 	  tests/skb/test_skb_hypothesis.py \
 	  tests/mm/test_mm_state_machine.py tests/mm/test_debug.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fragpool tests benchmarks examples setup.py
-	$(VENV)/bin/ruff format --check fragpool tests benchmarks examples setup.py
+	$(VENV)/bin/ruff check fragpool tests benchmarks examples fuzz setup.py
+	$(VENV)/bin/ruff format --check fragpool tests benchmarks examples fuzz setup.py
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format fragpool tests benchmarks examples setup.py
+	$(VENV)/bin/ruff format fragpool tests benchmarks examples fuzz setup.py
 
 # bench_live compares with pcapy-ng (libpcap) where it builds: libpcap-dev is installed as
 # root, pcapy-ng with pip; without them bench_live still runs and says so.
@@ -116,3 +117,34 @@ clean:
 	rm -rf $(VENV) build *.egg-info
 	find fragpool \( -name '*.so' -o -name '*.c' -o -name '*.html' \) -delete
 	rm -f fragpool/_build_info.json
+
+# Coverage-guided fuzzing (fuzz/): atheris built from source against Debian's clang, the
+# compiled modules built again by that clang with -fsanitize=address,fuzzer-no-link, each
+# target run for FUZZ_SECONDS under atheris' ASan runtime. A separate build, not in `test`.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build/fuzz
+FUZZ_PY := $(FUZZ_DIR)/venv/bin/python
+CLANG ?= clang-14
+
+$(FUZZ_DIR)/.venv: pyproject.toml
+	@if ! command -v $(CLANG) >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a >/dev/null 2>&1; then \
+	  echo "installing clang and its libFuzzer runtime"; export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev || { apt-get update -qq && \
+	    apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev; }; } >/dev/null; fi
+	@echo "building atheris against $(CLANG) (pip's output: $(FUZZ_DIR)/install.log)"
+	@mkdir -p $(FUZZ_DIR) && $(PYTHON) -m venv $(FUZZ_DIR)/venv
+	@CLANG_BIN=$(CLANG) $(FUZZ_PY) -m pip install -q --no-binary atheris 'atheris>=2.3' \
+	  'Cython>=3.1' 'setuptools>=77' wheel 'psutil>=5.9' >$(FUZZ_DIR)/install.log 2>&1 \
+	  || { cat $(FUZZ_DIR)/install.log; exit 1; }
+	@touch $@
+
+$(FUZZ_DIR)/.built: $(FUZZ_DIR)/.venv $(SOURCES)
+	@echo "compiling fragpool's core with $(CLANG) -fsanitize=address,fuzzer-no-link"
+	@CC=$(CLANG) LDSHARED="$(CLANG) -shared" FRAGPOOL_REQUIRE_EXTENSIONS=1 \
+	  FRAGPOOL_CFLAGS="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -O1 -g" \
+	  $(FUZZ_PY) setup.py -q build --build-base $(FUZZ_DIR)/build --build-lib $(FUZZ_DIR)/lib -j 2 \
+	  >>$(FUZZ_DIR)/install.log 2>&1 || { tail -30 $(FUZZ_DIR)/install.log; exit 1; }
+	@touch $@
+
+fuzz: $(FUZZ_DIR)/.built tools
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FRAGPOOL_NO_EXTENSIONS=1 PYTHONPATH=$(FUZZ_DIR)/lib $(FUZZ_PY) fuzz/run.py

@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz targets (atheris), one module per target; see fuzz/run.py."""
