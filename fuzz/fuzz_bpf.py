@@ -36,5 +36,6 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris' name
 if __name__ == "__main__":
     import atheris
 
+    atheris.instrument_all()  # the Python code's coverage too (the C is clang's)
     atheris.Setup(sys.argv, TestOneInput)
     atheris.Fuzz()

@@ -1,8 +1,9 @@
 """Fuzz target: the pcap/pcapng reader on arbitrary bytes, as a file and as a stream.
 
-Any input either reads to its end or raises CaptureFormatError (strict), and the lenient
-reader never raises; either way every page of the reader's own allocator is back after
-close (no leak). Run by fuzz/run.py under atheris; the suite replays fuzz/regressions/.
+Any input is refused at its header, or reads to its end or raises CaptureFormatError
+(strict); past the header the lenient reader never raises; either way every page of the
+reader's own allocator is back after close (no leak). Run by fuzz/run.py under atheris;
+the suite replays fuzz/regressions/.
 """
 
 from __future__ import annotations
@@ -35,13 +36,17 @@ class _Stream(io.RawIOBase):
 def _read(source: object, strict: bool) -> None:
     pa = PageAllocator(budget=8 << 20)
     try:
-        with open_offline(source, strict=strict, allocator=pa) as reader:
+        reader = open_offline(source, strict=strict, allocator=pa)
+    except CaptureFormatError:
+        return  # not a capture at all (its header): refused in either mode
+    try:
+        with reader:
             for skb in reader:
                 bytes(skb[:16])
                 skb.free()
     except CaptureFormatError:
         if not strict:
-            raise
+            raise  # a lenient read skips damage, it does not stop at it
     if pa.in_use_pages():
         raise AssertionError(f"{pa.in_use_pages()} pages still in use after close")
 
@@ -54,5 +59,6 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris' name
 if __name__ == "__main__":
     import atheris
 
+    atheris.instrument_all()  # the Python code's coverage too (the C is clang's)
     atheris.Setup(sys.argv, TestOneInput)
     atheris.Fuzz()

@@ -71,7 +71,8 @@ def run(target: str, seconds: int, env: dict[str, str]) -> dict:
     corpus = BUILD / "corpus" / target
     corpus.mkdir(parents=True, exist_ok=True)
     crashes = BUILD / "crashes" / target
-    crashes.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(crashes, ignore_errors=True)  # this run's findings only
+    crashes.mkdir(parents=True)
     extra = [str(p) for p in (ROOT / "fuzz" / "seeds" / target,
                               ROOT / "fuzz" / "regressions" / target) if p.is_dir()]  # fmt: skip
     cmd = [sys.executable, str(ROOT / "fuzz" / f"fuzz_{target}.py"),

@@ -226,6 +226,8 @@ class Dissector:
                 if rtype == 0:
                     for i in range(hlen // 2):
                         at = pos + 8 + 16 * i
+                        if at + 16 > len(body):  # the capture ends inside the address list
+                            return out + " [|rt6]"
                         out += f", [{i}]{_ip6(body[at : at + 16])}"
                 out += ") "
             else:

@@ -434,8 +434,9 @@ class PcapngFormat:
         order = self.order
         off = offset - at
         end = at + blen - 4
-        if self.section < 0:
-            self._err(offset, "block type", f"{btype:#x}", "block before any section header")
+        if self.section < 0:  # lenient: skipped whole, as any damaged block
+            self._damage(offset, "block type", f"{btype:#x}", "block before any section header")
+            return
         if btype == IDB:
             if blen < 20:
                 self._err(offset + 4, "block total length", blen, "too short for an IDB")

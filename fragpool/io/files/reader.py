@@ -117,6 +117,8 @@ class OfflineReader:
         self._backlog = Backlog()
         self._stream_it: Iterator[SkBuff] | None = None
         self._thread = 0  # the reading thread, once one has read
+        #: lenient reads: why a damaged compressed stream ended the read early (or None)
+        self.stream_damage: str | None = None
         self._own = _OwnBuffers()
         # counters
         self.parsed = 0  # skbs built, handed out or still waiting in the backlog
@@ -285,6 +287,7 @@ class OfflineReader:
             filter_dropped=self.filter_dropped,
             skipped_records=self.fmt.skipped_records,
             skipped_bytes=self.fmt.skipped_bytes,
+            stream_damage=self.stream_damage,
             linktype=self.fmt.linktype,
             compressed=self.compressed,
         )
@@ -440,7 +443,9 @@ class OfflineReader:
         if eof:
             self._done = True
             if self.compressed and self._f.error is not None:
-                raise self._f.error  # after the records before the damage were parsed
+                if self.strict:
+                    raise self._f.error  # after the records before the damage were parsed
+                self.stream_damage = str(self._f.error)  # lenient: the read ends here
             if pos < filled:
                 fmt.truncated(self._chunk_off + pos, filled - pos)
 
