@@ -275,11 +275,18 @@ class PcapngFormat:
                     pos += blen
                     continue
                 out.append(skb)
-            elif btype == SHB:
-                self.order = order
-                self._section(mv, at, blen, file_off + pos)
             else:
-                self._meta(btype, name, mv, at, blen, file_off + pos)
+                try:
+                    if btype == SHB:
+                        self.order = order
+                        self._section(mv, at, blen, file_off + pos)
+                    else:
+                        self._meta(btype, name, mv, at, blen, file_off + pos)
+                except CaptureFormatError:
+                    if self.strict:
+                        raise
+                    self.skipped_records += 1  # lenient: the damaged block is skipped whole
+                    self.skipped_bytes += blen
             pos += blen
         return pos
 
