@@ -59,13 +59,10 @@ def run_live(args: argparse.Namespace, expr: str | None) -> int:
         print(f"fragpool capture: {one_line(err)}", file=sys.stderr)
         return 1
     if args.user:  # -Z: the socket is open; read and write as USER from here on
-        from ._privileges import PrivilegeError, drop_to
+        from ._privileges import drop_or_say
 
-        try:
-            drop_to(args.user)
-        except PrivilegeError as err:
+        if not drop_or_say(args.user, "capture"):
             cap.close()
-            print(f"fragpool capture: {err}", file=sys.stderr)
             return 1
     records: list[dict] = []
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import os
 import pwd
+import sys
 
 
 class PrivilegeError(Exception):
@@ -53,3 +54,13 @@ def _effective_capabilities() -> int:
             if line.startswith("CapEff:"):
                 return int(line.split()[1], 16)
     return 0
+
+
+def drop_or_say(user: str, command: str) -> bool:
+    """drop_to(user), or say why not as ``fragpool COMMAND: ...`` on stderr (False)."""
+    try:
+        drop_to(user)
+    except PrivilegeError as err:
+        print(f"fragpool {command}: {err}", file=sys.stderr)
+        return False
+    return True

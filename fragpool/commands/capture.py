@@ -194,13 +194,10 @@ def run_file(args: argparse.Namespace, expr: str | None) -> int:
         print(f"fragpool capture: {one_line(err)}", file=sys.stderr)
         return 1
     if args.user:  # -Z: the input is open; write as USER from here on
-        from ._privileges import PrivilegeError, drop_to
+        from ._privileges import drop_or_say
 
-        try:
-            drop_to(args.user)
-        except PrivilegeError as err:
+        if not drop_or_say(args.user, "capture"):
             src.close()
-            print(f"fragpool capture: {err}", file=sys.stderr)
             return 1
     shown = "standard input" if args.read == "-" else args.read
     total = os.path.getsize(args.read) if args.read != "-" and os.path.isfile(args.read) else 0
