@@ -37,7 +37,10 @@ def test_every_target_has_seeds():
 
 @pytest.mark.parametrize(("name", "path"), inputs(), ids=lambda v: getattr(v, "name", v))
 def test_replay(name, path):
-    target(name).TestOneInput(path.read_bytes())  # raises on what the fuzzer would flag
+    try:
+        target(name).TestOneInput(path.read_bytes())
+    except Exception as err:  # noqa: BLE001 - whatever the fuzzer would flag
+        pytest.fail(f"fuzz/{path.parent.parent.name}/{name}/{path.name}: {err!r}")
 
 
 def test_the_bpf_target_catches_a_disagreement(monkeypatch):
