@@ -60,6 +60,14 @@ def run_driver(path: str, pure: bool) -> dict:
     }
 
 
+def print_medians(runs: dict[str, list[dict]], key: str, head: str, unit: str) -> dict:
+    """Print each mode's median of ``key`` and its runs; return the medians by mode."""
+    med = {m: statistics.median(r[key] for r in rs) for m, rs in runs.items()}
+    rows = [[m, f"{med[m]:,.0f}", " ".join(f"{r[key]:,.0f}" for r in rs)] for m, rs in runs.items()]
+    print(table(["mode", head, f"runs ({unit})"], rows))
+    return med
+
+
 def run_xdp_driver(pair, frames: int, pure: bool) -> dict:
     """`fragpool driver -i IF --xdp -c frames --json` while trafgen floods; CPU per frame."""
     from netns import trafgen_config, udp_frame
@@ -107,18 +115,9 @@ def xdp_rows(runs: int, frames: int, verdicts: Verdicts) -> None:
         for _ in range(runs):
             res["compiled"].append(run_xdp_driver(pair, frames, pure=False))
             res["pure Python"].append(run_xdp_driver(pair, frames, pure=True))
-    med = {m: statistics.median(r["cpu_ns"] for r in rs) for m, rs in res.items()}
-    ratio = med["pure Python"] / med["compiled"]
     print(f"\nfragpool driver -i IF --xdp --rings 1 -c {frames:,} (veth, 64 B, trafgen flooding)")
-    print(
-        table(
-            ["mode", "CPU ns/frame", "runs (ns/frame)"],
-            [
-                [m, f"{med[m]:,.0f}", " ".join(f"{r['cpu_ns']:,.0f}" for r in rs)]
-                for m, rs in res.items()
-            ],
-        )
-    )
+    med = print_medians(res, "cpu_ns", "CPU ns/frame", "ns/frame")
+    ratio = med["pure Python"] / med["compiled"]
     print(f"pure Python / compiled CPU per frame: {ratio:.2f}x")
     every = [r for rs in res.values() for r in rs]
     verdicts.check(
@@ -141,18 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.runs):
         runs["compiled"].append(run_driver(path, pure=False))
         runs["pure Python"].append(run_driver(path, pure=True))
-    med = {mode: statistics.median(r["pps"] for r in rs) for mode, rs in runs.items()}
-    ratio = med["compiled"] / med["pure Python"]
     print(f"fragpool driver -r {path} ({args.packets:,} frames), median of {args.runs} runs")
-    print(
-        table(
-            ["mode", "packets/s", "runs (packets/s)"],
-            [
-                [mode, f"{med[mode]:,.0f}", " ".join(f"{r['pps']:,.0f}" for r in rs)]
-                for mode, rs in runs.items()
-            ],
-        )
-    )
+    med = print_medians(runs, "pps", "packets/s", "packets/s")
+    ratio = med["compiled"] / med["pure Python"]
     print(f"compiled / pure Python: {ratio:.2f}x")
     verdicts = Verdicts()
     every = [r for rs in runs.values() for r in rs]
@@ -170,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts.check(f"compiled >= {TARGET}x pure Python", ratio >= TARGET, f"{ratio:.2f}x")
     if os.geteuid() == 0 and not args.no_xdp:
         xdp_rows(args.runs, args.xdp_frames, verdicts)
-    else:
+    elif not args.no_xdp:
         print("\n--xdp rows skipped (they need root: a veth pair and AF_XDP)")
     print(verdicts.summary())
     return verdicts.status()
