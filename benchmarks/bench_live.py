@@ -1,24 +1,37 @@
-"""bench_live: live receive over a veth pair, fragpool's four modes beside scapy and pcapy-ng.
+"""bench_live: live receive over a veth pair: fragpool's four modes, bare C receivers, peers.
 
-trafgen (its one worker on CPU 0, no rate limit) sends 64-byte and 1500-byte frames from
-the far end of a veth pair for --seconds (default 5) while one receiver at a time runs in a
-process of its own, pinned to the other CPUs: fragpool.open_live with its defaults in
-recv_into, recvmmsg, tpacket_v3 and af_xdp mode (a byte of each frame read in place
-through ``skb[12]``, each batch freed with kfree_skb_list; af_xdp takes the queue's frames
-from the stack, in veth's native XDP at MTU 1500), scapy's sniff (store=False, a counting
-prn) and, where installed, pcapy-ng (libpcap, TPACKET_V3 with a buffer the size of
-fragpool's ring). The fragpool modes run compiled, and once more interpreted ("pure" rows,
-FRAGPOOL_NO_EXTENSIONS=1). The offered count is the sender's end's tx_packets + tx_dropped
-over the send; loss is the part of it a receiver never saw; CPU ns/pkt is the receiver's
-own user+system time (getrusage, from the moment it is ready until its loop ends) over the
-packets it received, so headroom shows even when the sender is the limit ("kernel %" is the
-part of it spent in the kernel: syscalls and the copy out of the socket).
+The topology (docs/BENCHMARKS.md says why): trafgen sends from the far end of a veth pair,
+its one worker on CPU 0; each receiver runs alone in a process of its own on the other
+CPUs. On veth the kernel's receive work for a frame (the stack, the packet socket's copy
+into its queue or ring, the XDP program and AF_XDP's copy into the UMEM) runs in softirq on
+the sender's CPU, inside its transmit, so it shows as a slower sender. It is charged to the
+receiver that caused it: the sender runs alone first ("no receiver", its bare rate), and in
+a receiver's run the sender CPU's time beyond what its offered frames take at the bare rate
+(elapsed - offered / bare rate) is added to the receiver's own user+system time (getrusage,
+from the moment it is ready until its loop ends). CPU ns/pkt is that sum over the packets
+received; "of it softirq" is the sender-side part, "kernel %" the kernel's share of the sum.
 
-Targets (compiled): tpacket_v3 loses no more than pcapy-ng at the same offered rate and
-spends no more CPU per packet; recv_into and recvmmsg lose no more than pcapy-ng; every
-fragpool mode receives >= 50x what scapy's sniff receives.
+Receivers: fragpool.open_live with its defaults in recv_into, recvmmsg, tpacket_v3 and
+af_xdp mode (a byte of each frame read in place through ``skb[12]``, each batch of 64 freed
+with kfree_skb_list; af_xdp in veth's native XDP), compiled and once more interpreted
+("pure" rows, FRAGPOOL_NO_EXTENSIONS=1); their anchors, small C programs doing the same
+set-up and the same work (benchmarks/live_anchor.c: "C recvmsg", "C recvmmsg",
+"C tpacket_v3", "C af_xdp"); scapy's sniff (store=False, a counting prn) and, where
+installed, pcapy-ng (libpcap, TPACKET_V3 with a buffer the size of fragpool's ring).
 
-Needs root, ip and trafgen. ``--runs N`` repeats everything N times and prints medians.
+Each receiver first takes the sender's full rate (64- and 1500-byte frames, --seconds
+each): offered (the sender end's tx_packets + tx_dropped), received, loss, CPU per packet.
+Then the compiled modes, the anchors and pcapy-ng take a few fixed offered rates (--rates,
+64-byte frames, evenly spaced by benchmarks/paced_sender.c: trafgen's --rate is an average
+made of full-speed bursts) and the highest rate at which each loses nothing is its
+zero-loss rate.
+
+Targets (compiled): af_xdp spends <= 0.5x pcapy-ng's CPU per packet and less than
+tpacket_v3, and loses nothing wherever C af_xdp loses nothing; recvmmsg <= 1.1x C recvmmsg,
+recv_into <= 1.2x C recvmsg, tpacket_v3 <= 1.1x C tpacket_v3 (CPU per packet); every mode's
+zero-loss rate >= 0.9x its anchor's; every mode receives >= 50x what scapy's sniff does.
+
+Needs root, ip, trafgen, taskset and gcc. ``--runs N`` repeats everything and prints medians.
 """
 
 from __future__ import annotations
@@ -46,9 +59,21 @@ from _common import Verdicts, table  # noqa: E402
 
 FRAGPOOL_MODES = ("recv_into", "recvmmsg", "tpacket_v3", "af_xdp")
 PURE_SUFFIX = " (pure)"  # the same mode with fragpool's sources interpreted
+#: Each fragpool mode's floor: the C receiver of its own kind (live_anchor.c's modes).
+ANCHOR_OF = {
+    "recv_into": "C recvmsg",
+    "recvmmsg": "C recvmmsg",
+    "tpacket_v3": "C tpacket_v3",
+    "af_xdp": "C af_xdp",
+}
+#: What each anchor may spend, as a multiple of its CPU per packet (issue 18).
+ANCHOR_BOUND = {"recv_into": 1.2, "recvmmsg": 1.1, "tpacket_v3": 1.1}
 SENDER_CPU = 0  # trafgen --cpus 1 binds its one worker to CPU 0
 RING = {"block_size": 1 << 20, "block_nr": 16}  # open_live's default ring (16 MiB), for libpcap
 SLACK = 1.0  # seconds a receiver keeps reading after the sender stops
+BUILD = HERE.parent / "build" / "bench"  # live_anchor and paced_sender, built by make bench
+DEFAULT_RATES = "200k,400k,600k,800k,1M"  # the offered rates (pps) of the zero-loss search
+BARE = "(no receiver)"  # the sender alone: its bare rate
 
 
 # -- receivers (each runs in a child process: `bench_live.py --receiver KIND IFACE SECONDS`) --
@@ -160,6 +185,22 @@ def pcapy_installed() -> bool:
     return True
 
 
+def c_program(name: str) -> Path:
+    """benchmarks/NAME.c built with gcc -O2 into build/bench/ when missing or stale."""
+    source = HERE / f"{name}.c"
+    binary = BUILD / name
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source)], check=True,
+                       timeout=120)  # fmt: skip
+    return binary
+
+
+def receiver_cpus() -> set[int]:
+    """The CPUs receivers run on: all but the sender's."""
+    return (os.sched_getaffinity(0) - {SENDER_CPU}) or os.sched_getaffinity(0)
+
+
 def sent_packets(pair) -> int:
     """Frames the sender's end of the pair put out: its tx_packets plus tx_dropped.
 
@@ -174,34 +215,38 @@ def sent_packets(pair) -> int:
     return tx["packets"] + tx["dropped"]
 
 
-def one(pair, kind: str, frame: bytes, seconds: float) -> dict:
-    """Run one receiver while trafgen sends `frame` for `seconds`; its figures."""
-    from netns import trafgen_config
-
+def receiver_command(kind: str, iface: str, seconds: float) -> tuple[list[str], dict]:
+    """The child process that runs receiver ``kind``, and its environment."""
     env = {k: v for k, v in os.environ.items() if k != "FRAGPOOL_NO_EXTENSIONS"}
+    if kind.startswith("C "):
+        cmd = ["taskset", "-c", ",".join(map(str, sorted(receiver_cpus()))),
+               str(c_program("live_anchor")), kind[2:], iface, str(seconds)]  # fmt: skip
+        return cmd, env
     if kind.endswith(PURE_SUFFIX):
         env["FRAGPOOL_NO_EXTENSIONS"] = "1"
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--receiver", kind, pair.local, str(seconds + SLACK + 0.5)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    line = child.stdout.readline()
-    if line.strip() != "ready":
-        child.kill()
-        raise RuntimeError(f"{kind} receiver did not start: {line}{child.stderr.read()}")
-    time.sleep(0.2)
+    return [sys.executable, __file__, "--receiver", kind, iface, str(seconds)], env
+
+
+def send(pair, frame: bytes, seconds: float, rate: int | None = None) -> tuple[int, float]:
+    """Send ``frame`` from the far end for ``seconds``: trafgen as fast as it can, or
+    paced_sender at an even ``rate`` pps; (frames offered, seconds it ran)."""
+    from netns import trafgen_config
+
+    before = sent_packets(pair)
+    if rate is not None:
+        cmd = ["ip", "netns", "exec", pair.netns, "taskset", "-c", str(SENDER_CPU),
+               str(c_program("paced_sender")), pair.peer, str(rate), str(seconds),
+               frame.hex()]  # fmt: skip
+        t0 = time.monotonic()
+        subprocess.run(cmd, check=True, capture_output=True, timeout=seconds + 30)
+        return sent_packets(pair) - before, time.monotonic() - t0
     fd, cfg = tempfile.mkstemp(prefix="fp-bench-", suffix=".cfg")
     with os.fdopen(fd, "w") as f:
         f.write(trafgen_config([frame]))
-    before = sent_packets(pair)
-    sender = subprocess.Popen(
-        ["ip", "netns", "exec", pair.netns, "trafgen", "--dev", pair.peer, "--conf", cfg,
-         "--cpus", "1", "--no-sock-mem", "--notouch-irq", "--no-cpu-stats"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    cmd = ["ip", "netns", "exec", pair.netns, "trafgen", "--dev", pair.peer, "--conf", cfg,
+           "--cpus", "1", "--no-sock-mem", "--notouch-irq", "--no-cpu-stats"]  # fmt: skip
+    sender = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # fmt: skip
     t0 = time.monotonic()
     time.sleep(seconds)
     os.killpg(sender.pid, signal.SIGINT)  # trafgen and the worker it forked stop on SIGINT
@@ -211,30 +256,65 @@ def one(pair, kind: str, frame: bytes, seconds: float) -> dict:
         os.killpg(sender.pid, signal.SIGKILL)
         sender.wait()
     elapsed = time.monotonic() - t0
-    offered = sent_packets(pair) - before
     os.unlink(cfg)
+    return sent_packets(pair) - before, elapsed
+
+
+def one(pair, kind: str, frame: bytes, seconds: float, rate: int | None = None,
+        base_pps: float = 0.0) -> dict:  # fmt: skip
+    """Run one receiver while trafgen sends `frame` for `seconds` (at `rate` pps, or as fast
+    as it can); its figures. ``base_pps`` is the sender's full rate with no receiver: the
+    sender's CPU time beyond what that rate takes is the receive work this receiver's
+    socket made the kernel do there, charged to the receiver (full-rate runs only)."""
+    cmd, env = receiver_command(kind, pair.local, seconds + SLACK + 0.5)
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)  # fmt: skip
+    line = child.stdout.readline()
+    if line.strip() != "ready":
+        child.kill()
+        raise RuntimeError(f"{kind} receiver did not start: {line}{child.stderr.read()}")
+    time.sleep(0.2)
+    offered, elapsed = send(pair, frame, seconds, rate)
     out, err = child.communicate(timeout=seconds + 30)
     if child.returncode != 0:
         raise RuntimeError(f"{kind} receiver failed: {err.strip()}")
     result = json.loads(out.strip().splitlines()[-1])
     got = result["received"]
+    # the sender's CPU was busy all along: what it did beyond sending at its bare rate
+    softirq_s = elapsed - offered / base_pps if base_pps and rate is None else 0.0
+    cpu_s = result["cpu_s"] + softirq_s
     result.update(
         offered=offered,
         offered_pps=offered / elapsed,
         pps=got / elapsed,
-        loss=100.0 * (offered - got) / offered if offered else 0.0,
-        cpu_ns=1e9 * result["cpu_s"] / got if got else float("inf"),
-        kernel_pct=100.0 * result["sys_s"] / result["cpu_s"] if result["cpu_s"] else 0.0,
+        loss=100.0 * max(0, offered - got) / offered if offered else 0.0,
+        cpu_ns=1e9 * cpu_s / got if got else float("inf"),
+        kernel_pct=100.0 * (result["sys_s"] + softirq_s) / cpu_s if cpu_s else 0.0,
+        softirq_ns=1e9 * softirq_s / got if got else float("inf"),
     )
     if "compiled" in result and result["compiled"] == kind.endswith(PURE_SUFFIX):
         raise RuntimeError(f"{kind} receiver ran {'compiled' if result['compiled'] else 'pure'}")
     return result
 
 
+def parse_rates(text: str) -> list[int]:
+    """'150k,300k,1M' -> [150000, 300000, 1000000]."""
+    scale = {"k": 1_000, "m": 1_000_000}
+    rates = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        mult = scale.get(part[-1:], 1)
+        rates.append(int(float(part.rstrip("km")) * mult))
+    return sorted(rates)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="send time per receiver")
     ap.add_argument("--runs", type=int, default=1, help="repeat and report medians")
+    ap.add_argument("--rates", default=DEFAULT_RATES,
+                    help="offered rates (pps) of the zero-loss search; '' skips it")  # fmt: skip
+    ap.add_argument("--rate-seconds", type=float, default=2.0, help="send time per rate")
     ap.add_argument("--receiver", nargs=3, metavar=("KIND", "IFACE", "SECONDS"),
                     help=argparse.SUPPRESS)  # fmt: skip
     ap.add_argument("--only", nargs="+", metavar="KIND", help="run only these receivers")
@@ -246,34 +326,61 @@ def main() -> int:
         print("bench_live: needs root (a veth pair in a network namespace, AF_PACKET)")
         return 2
     path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
-    missing = [t for t in ("ip", "trafgen") if shutil.which(t, path=path) is None]
+    missing = [t for t in ("ip", "trafgen", "gcc", "taskset")
+               if shutil.which(t, path=path) is None]  # fmt: skip
     if missing:
         print(f"bench_live: needs {', '.join(missing)} (run `make tools`)")
         return 2
     from netns import VethPair, udp_frame
 
-    kinds = [*FRAGPOOL_MODES, *(m + PURE_SUFFIX for m in FRAGPOOL_MODES), "scapy"]
+    c_program("live_anchor")
+    c_program("paced_sender")
+    kinds = [*FRAGPOOL_MODES, *(m + PURE_SUFFIX for m in FRAGPOOL_MODES)]
+    kinds += [*ANCHOR_OF.values(), "scapy"]
     kinds += ["pcapy-ng"] if pcapy_installed() else []
     if args.only:
         kinds = [k for k in kinds if k in args.only]
     if "pcapy-ng" not in kinds:
         print("pcapy-ng not installed (make bench installs it): compared without it\n")
+    rates = parse_rates(args.rates) if args.rates else []
+    laddered = [k for k in kinds if k in FRAGPOOL_MODES or k.startswith("C ") or k == "pcapy-ng"]
     results: dict[tuple[int, str], list[dict]] = {}
+    ladder: dict[tuple[int, str], list[dict]] = {}
     with VethPair(mtu=1500) as pair:
         for _ in range(args.runs):
             for size in (64, 1500):
                 frame = udp_frame(1024, 2048, 0, size=size)
+                offered, elapsed = send(pair, frame, args.seconds)  # no receiver: the bare rate
+                base = offered / elapsed
+                results.setdefault((size, BARE), []).append({"offered_pps": base})
                 for kind in kinds:
                     results.setdefault((size, kind), []).append(
-                        one(pair, kind, frame, args.seconds)
+                        one(pair, kind, frame, args.seconds, base_pps=base)
                     )
-    return report(results, kinds, args)
+            frame = udp_frame(1024, 2048, 0, size=64)
+            for rate in rates:
+                for kind in laddered:
+                    ladder.setdefault((rate, kind), []).append(
+                        one(pair, kind, frame, args.rate_seconds, rate)
+                    )
+    return report(results, ladder, kinds, rates, args)
 
 
-def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
-    fields = ("offered_pps", "pps", "loss", "cpu_ns", "kernel_pct")
+def zero_loss_rate(ladder: dict, kind: str, rates: list[int]) -> int:
+    """The highest offered rate at which ``kind`` lost nothing in every run (0 if none)."""
+    best = 0
+    for rate in rates:
+        runs = ladder.get((rate, kind), [])
+        if runs and all(r["offered"] - r["received"] <= 0 for r in runs):
+            best = rate
+    return best
+
+
+def report(results: dict, ladder: dict, kinds: list[str], rates: list[int],
+           args: argparse.Namespace) -> int:  # fmt: skip
+    fields = ("offered_pps", "pps", "loss", "cpu_ns", "kernel_pct", "softirq_ns")
     med = {
-        key: {f: statistics.median(r[f] for r in runs) for f in fields}
+        key: {f: statistics.median(r[f] for r in runs) for f in fields if f in runs[0]}
         for key, runs in results.items()
     }
     what = f"median of {args.runs} runs" if args.runs > 1 else "one run"
@@ -285,17 +392,36 @@ def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
         for kind in kinds:
             m = med[(size, kind)]
             ratio = m["pps"] / scapy if scapy else float("inf")
+            mode = kind.removesuffix(PURE_SUFFIX)
+            anchor = med.get((size, ANCHOR_OF.get(mode, "")))
+            floor = f"{m['cpu_ns'] / anchor['cpu_ns']:.2f}x" if anchor else "-"
             rows.append((kind, int(m["offered_pps"]), int(m["pps"]), round(m["loss"], 2),
-                         round(m["cpu_ns"]), round(m["kernel_pct"]), round(ratio, 1)))  # fmt: skip
-        print(f"{size}-byte frames")
-        heads = ("receiver", "offered pps", "received pps", "loss %", "CPU ns/pkt", "kernel %",
-                 "x scapy")  # fmt: skip
+                         round(m["cpu_ns"]), round(m["softirq_ns"]), round(m["kernel_pct"]),
+                         floor, round(ratio, 1)))  # fmt: skip
+        bare = med.get((size, BARE), {}).get("offered_pps", 0)
+        print(f"{size}-byte frames, the sender's full rate ({bare / 1e3:.0f}k pps with no "
+              "receiver)")  # fmt: skip
+        heads = ("receiver", "offered pps", "received pps", "loss %", "CPU ns/pkt",
+                 "of it softirq", "kernel %", "x its C", "x scapy")  # fmt: skip
         print(table(heads, rows))
         for mode in FRAGPOOL_MODES:
             pure = med.get((size, mode + PURE_SUFFIX))
             if pure and (size, mode) in med:
                 ratio = pure["cpu_ns"] / med[(size, mode)]["cpu_ns"]
                 print(f"  {mode}: pure Python spends {ratio:.2f}x the CPU per packet of compiled")
+        print()
+    if rates:
+        print(f"64-byte frames at fixed offered rates, {args.rate_seconds:g} s each: loss %")
+        laddered = sorted({k for _, k in ladder}, key=kinds.index)
+        rows = []
+        for kind in laddered:
+            losses = []
+            for rate in rates:
+                runs = ladder[(rate, kind)]
+                losses.append(round(statistics.median(r["loss"] for r in runs), 2))
+            rows.append((kind, *losses, zero_loss_rate(ladder, kind, rates)))
+        heads = ("receiver", *(f"{r / 1e3:g}k pps" for r in rates), "zero-loss pps")
+        print(table(heads, rows))
         print()
     for size in (64, 1500):
         scapy = med.get((size, "scapy"), {}).get("pps", 0)
@@ -304,19 +430,23 @@ def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
                 continue
             ratio = med[(size, kind)]["pps"] / scapy
             verdicts.check(f"{size}B {kind} >= 50x scapy sniff", ratio >= 50, f"{ratio:.1f}x")
+        for mode, bound in ANCHOR_BOUND.items():
+            ours, floor = med.get((size, mode)), med.get((size, ANCHOR_OF[mode]))
+            if ours and floor:
+                verdicts.check(
+                    f"{size}B {mode} CPU per packet <= {bound}x {ANCHOR_OF[mode]}",
+                    ours["cpu_ns"] <= bound * floor["cpu_ns"],
+                    f"{ours['cpu_ns']:.0f} ns vs {floor['cpu_ns']:.0f} ns "
+                    f"({ours['cpu_ns'] / floor['cpu_ns']:.2f}x)",
+                )
+        ours, floor = med.get((size, "af_xdp")), med.get((size, "C af_xdp"))
+        if ours and floor and floor["loss"] == 0:
+            verdicts.check(f"{size}B af_xdp loses nothing where C af_xdp loses nothing",
+                           ours["loss"] == 0, f"{ours['loss']:.2f}% at "
+                           f"{ours['offered_pps'] / 1e3:.0f}k pps")  # fmt: skip
         theirs = med.get((size, "pcapy-ng"))
         if theirs is None:
             continue
-        for kind in FRAGPOOL_MODES:
-            ours = med.get((size, kind))
-            if ours is None:
-                continue
-            verdicts.check(
-                f"{size}B {kind} loses no more than pcapy-ng",
-                ours["loss"] <= theirs["loss"],
-                f"{ours['loss']:.2f}% vs {theirs['loss']:.2f}% (offered "
-                f"{ours['offered_pps'] / 1e3:.0f}k vs {theirs['offered_pps'] / 1e3:.0f}k pps)",
-            )
         if (size, "tpacket_v3") in med:
             ours = med[(size, "tpacket_v3")]
             verdicts.check(
@@ -338,6 +468,19 @@ def report(results: dict, kinds: list[str], args: argparse.Namespace) -> int:
                     ours["cpu_ns"] < tp["cpu_ns"],
                     f"{ours['cpu_ns']:.0f} ns vs {tp['cpu_ns']:.0f} ns",
                 )
+    for mode in FRAGPOOL_MODES:
+        anchor = ANCHOR_OF[mode]
+        if rates and any(k == mode for _, k in ladder) and any(k == anchor for _, k in ladder):
+            ours, floor = zero_loss_rate(ladder, mode, rates), zero_loss_rate(ladder, anchor, rates)
+            verdicts.check(f"{mode} zero-loss rate >= 0.9x {anchor}'s", ours >= 0.9 * floor,
+                           f"{ours / 1e3:g}k vs {floor / 1e3:g}k pps")  # fmt: skip
+    for rate in rates:  # af_xdp keeps up wherever its anchor does
+        floor = ladder.get((rate, "C af_xdp"))
+        ours = ladder.get((rate, "af_xdp"))
+        if floor and ours and all(r["offered"] <= r["received"] for r in floor):
+            lost = statistics.median(r["loss"] for r in ours)
+            verdicts.check(f"af_xdp loses nothing at {rate / 1e3:g}k pps (C af_xdp loses "
+                           "nothing)", lost == 0, f"{lost:.2f}%")  # fmt: skip
     print(verdicts.summary())
     return verdicts.status()
 

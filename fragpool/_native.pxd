@@ -66,6 +66,54 @@ cdef extern from *:
     void fp_store_u64(Py_ssize_t addr, unsigned long long v) noexcept nogil
     void fp_prefetch(Py_ssize_t addr) noexcept nogil
 
+# The socket receive loops' system calls (recv_msg, recv_mmsg): errors come back as -errno.
+cdef extern from *:
+    """
+    #include <errno.h>
+    #include <string.h>
+    #include <sys/socket.h>
+    static inline void fp_arm_msg(Py_ssize_t msg, unsigned int namelen, Py_ssize_t ctrllen,
+                                  Py_ssize_t iov_base, Py_ssize_t iov_len) {
+        struct msghdr *m = (struct msghdr *)msg;
+        struct iovec *iov = (struct iovec *)(msg + 56);
+        m->msg_namelen = namelen;
+        m->msg_controllen = (size_t)ctrllen;
+        m->msg_flags = 0;
+        iov->iov_base = (void *)iov_base;
+        iov->iov_len = (size_t)iov_len;
+    }
+    static inline Py_ssize_t fp_recvmsg(int fd, Py_ssize_t msg, int flags) {
+        ssize_t n = recvmsg(fd, (struct msghdr *)msg, flags);
+        return n >= 0 ? (Py_ssize_t)n : -(Py_ssize_t)errno;
+    }
+    static inline Py_ssize_t fp_recvmmsg(int fd, Py_ssize_t msgs, Py_ssize_t tmpl,
+                                         Py_ssize_t iov_addr, Py_ssize_t first,
+                                         Py_ssize_t stride, Py_ssize_t room,
+                                         Py_ssize_t count, int flags) {
+        struct iovec *iov = (struct iovec *)iov_addr;
+        for (Py_ssize_t i = 0; room && i < count; i++) {
+            iov[i].iov_base = (void *)(first + i * stride);
+            iov[i].iov_len = (size_t)room;
+        }
+        memcpy((void *)msgs, (const void *)tmpl, sizeof(struct mmsghdr) * (size_t)count);
+        int n = recvmmsg(fd, (struct mmsghdr *)msgs, (unsigned int)count, flags, NULL);
+        return n >= 0 ? (Py_ssize_t)n : -(Py_ssize_t)errno;
+    }
+    """
+    void fp_arm_msg(Py_ssize_t msg, unsigned int namelen, Py_ssize_t ctrllen,
+                    Py_ssize_t iov_base, Py_ssize_t iov_len) noexcept nogil
+    Py_ssize_t fp_recvmsg(int fd, Py_ssize_t msg, int flags) noexcept nogil
+    Py_ssize_t fp_recvmmsg(int fd, Py_ssize_t msgs, Py_ssize_t tmpl, Py_ssize_t iov_addr,
+                           Py_ssize_t first, Py_ssize_t stride, Py_ssize_t room,
+                           Py_ssize_t count, int flags) noexcept nogil
+
+cpdef Py_ssize_t recv_msg(int fd, object msg, Py_ssize_t addr, Py_ssize_t iov_base,
+                         Py_ssize_t iov_len, unsigned int namelen, Py_ssize_t ctrllen,
+                         int flags) except? -1
+cpdef Py_ssize_t recv_mmsg(int fd, Py_ssize_t msgs_addr, Py_ssize_t template_addr, object iov,
+                          Py_ssize_t iov_addr, Py_ssize_t first, Py_ssize_t stride,
+                          Py_ssize_t room, Py_ssize_t count, int flags) except? -1
+
 cdef Py_ssize_t mapped_address(object view) except? -1
 cdef unsigned int ring_index(object words, Py_ssize_t at, Py_ssize_t base) noexcept
 cdef void set_ring_index(object words, Py_ssize_t at, Py_ssize_t base,

@@ -9,6 +9,7 @@ check bounds themselves.
 
 from __future__ import annotations
 
+import ctypes
 import struct
 import sys
 from threading import get_ident
@@ -172,6 +173,53 @@ def prefetch(addr: int) -> None:
     interpreted."""
     if cython.compiled:
         fp_prefetch(addr)  # noqa: F821 - declared in _native.pxd
+
+
+# recvmsg(2) and recvmmsg(2) for the socket receive loops: libc through ctypes when
+# interpreted, the C calls when compiled (fp_recvmsg / fp_recvmmsg in _native.pxd).
+_libc = ctypes.CDLL(None, use_errno=True)
+_recvmsg = _libc.recvmsg
+_recvmsg.restype = ctypes.c_ssize_t
+_recvmsg.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+_recvmmsg = _libc.recvmmsg
+_recvmmsg.restype = ctypes.c_int
+_recvmmsg.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p)
+#: msghdr's msg_namelen (at 8); msg_controllen (40) and msg_flags (48), then the iovec at
+#: 56 (two packs: a pad byte in a format would overwrite the pointers between them).
+_MSG_NAMELEN = struct.Struct("=I").pack_into
+_MSG_ARM = struct.Struct("=Qi4xQQ").pack_into
+_IOV = struct.Struct("=QQ").pack_into
+
+
+def recv_msg(fd: int, msg, addr: int, iov_base: int, iov_len: int, namelen: int,  # noqa: ANN001
+             ctrllen: int, flags: int) -> int:  # fmt: skip
+    """One recvmsg(2) of the msghdr at ``addr`` (``msg`` views it), its single iovec right
+    after it at byte 56: the fields the kernel writes back (msg_namelen, msg_controllen,
+    msg_flags) and the iovec are set first. Returns the bytes received or -errno."""
+    if cython.compiled:
+        fp_arm_msg(addr, namelen, ctrllen, iov_base, iov_len)  # noqa: F821 - in _native.pxd
+        return fp_recvmsg(fd, addr, flags)  # noqa: F821
+    _MSG_NAMELEN(msg, 8, namelen)
+    _MSG_ARM(msg, 40, ctrllen, 0, iov_base, iov_len)
+    n = _recvmsg(fd, addr, flags)
+    return n if n >= 0 else -ctypes.get_errno()
+
+
+def recv_mmsg(fd: int, msgs_addr: int, template_addr: int, iov, iov_addr: int,  # noqa: ANN001
+              first: int, stride: int, room: int, count: int, flags: int) -> int:  # fmt: skip
+    """One recvmmsg(2) of ``count`` messages into buffers of ``room`` bytes every
+    ``stride`` bytes from ``first``: iovec i (of the array at ``iov_addr``, ``iov`` viewing
+    it) is pointed at its buffer (unless ``room`` is 0: the caller set the iovecs) and the
+    mmsghdrs at ``msgs_addr`` are reset from the template at ``template_addr`` first.
+    Returns how many arrived or -errno."""
+    if cython.compiled:
+        return fp_recvmmsg(fd, msgs_addr, template_addr, iov_addr,  # noqa: F821
+                           first, stride, room, count, flags)  # fmt: skip
+    for i in range(count if room else 0):
+        _IOV(iov, 16 * i, first + i * stride, room)
+    ctypes.memmove(msgs_addr, template_addr, 64 * count)
+    n = _recvmmsg(fd, msgs_addr, count, flags, None)
+    return n if n >= 0 else -ctypes.get_errno()
 
 
 def thread_ident() -> int:

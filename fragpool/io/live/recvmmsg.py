@@ -1,15 +1,17 @@
-"""Receive with recvmmsg(2) and recvmsg(2) through ctypes, into caller memory given by address.
+"""Receive with recvmmsg(2) and recvmsg(2) into caller memory given by address.
 
-MmsgReceiver pre-builds, once per batch size, the mmsghdr array with its iovecs, sockaddr_ll
-name buffers and control buffers (room for SCM_TIMESTAMPNS and PACKET_AUXDATA). A call
-resets the kernel-written header fields with one memmove from a template, writes the iovecs
-in one struct.pack_into, polls, and takes what is queued with MSG_DONTWAIT. Results land in
-preallocated per-slot lists (snaplen, wirelen, ts_ns, pkttype, vlan_tci, vlan_tpid,
-status), so a batch makes no Python object per packet beyond the ints.
+The system calls are _native.recv_mmsg and recv_msg: C calls when compiled, libc through
+ctypes when interpreted. MmsgReceiver pre-builds, once per batch size, the mmsghdr array
+with its iovecs, sockaddr_ll name buffers and control buffers (room for SCM_TIMESTAMPNS
+and PACKET_AUXDATA). A call points the iovecs at the caller's buffers, resets the
+kernel-written header fields from a template, polls, and takes what is queued with
+MSG_DONTWAIT. Results land in preallocated per-slot lists (snaplen, wirelen, ts_ns,
+pkttype, vlan_tci, vlan_tpid, status), so a batch makes no Python object per packet beyond
+the ints.
 
 MsgReceiver is the same for one message per call: one buffer holds the msghdr, its iovec,
-the sockaddr_ll and the control buffer, so a receive is one struct.pack_into, one recvmsg
-and one struct.unpack_from. Unlike socket.recvmsg_into it makes no address tuple (whose
+the sockaddr_ll and the control buffer, so a receive arms the iovec, calls recvmsg and
+reads the results in place. Unlike socket.recvmsg_into it makes no address tuple (whose
 interface name costs CPython a SIOCGIFNAME ioctl per packet) and no cmsg list.
 
 Kernel counterparts: __sys_recvmmsg, __sys_recvmsg, struct mmsghdr / msghdr / iovec,
@@ -19,12 +21,12 @@ packet_recvmsg.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import struct
 from collections.abc import Sequence
 
+from ... import _native
 from .errors import LiveCaptureError
 from .if_packet import (
     MSG_DONTWAIT,
@@ -42,20 +44,13 @@ from .if_packet import (
 )
 from .packet_socket import PacketMeta, PacketSocket, vlan_of
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_recvmmsg = _libc.recvmmsg
-_recvmmsg.restype = ctypes.c_int
-_recvmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
 _memmove = ctypes.memmove
-#: recvmsg(fd, msg, flags) without argtypes: the fd and flags go as C ints and a ctypes
-#: buffer as its address, the cheapest call ctypes makes.
-_recvmsg = _libc.recvmsg
-_recvmsg.restype = ctypes.c_ssize_t
 
 # LP64 layouts. struct msghdr: name 0, namelen 8, iov 16, iovlen 24, control 32,
 # controllen 40, flags 48 (56 bytes); struct mmsghdr adds msg_len at 56 (64 bytes).
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")
 _MMSGHDR_SIZE = 64
+_IOVEC = struct.Struct("=QQ")  # iov_base, iov_len
 _MSG_LEN_OFF = 56
 _MSG_LEN = struct.Struct("=I")
 _CMSGHDR = struct.Struct("=Qii")  # cmsg_len (size_t), cmsg_level, cmsg_type
@@ -105,64 +100,54 @@ def read_cmsgs(ctrl: memoryview, base: int, used: int) -> tuple[int, int, int, i
     return ts, status, wire, tci, tpid
 
 
-# MsgReceiver's buffer: msghdr 0, iovec 56, sockaddr_ll 72, control 96.
+# MsgReceiver's buffer: msghdr 0, iovec 56 (where _native.recv_msg arms it), sockaddr_ll
+# 72, control 96.
 _MSG_IOV_OFF = 56
-_MSG_NAME_OFF = 72
-_MSG_CTRL_OFF = 96
-_MSG_BUF_SIZE = _MSG_CTRL_OFF + _CTRL_SIZE
-#: What MsgReceiver writes before each call, from msg_namelen (offset 8) to the iovec's
-#: iov_len: the fields the kernel writes back (namelen, controllen, flags), the iovec, and
-#: the constant pointers between them (rewritten with their own values).
-MSG_ARM = struct.Struct("=I4xQQQQi4xQQ")
-MSG_ARM_OFF = 8
-#: What it reads back from offset 40: msg_controllen, sll_pkttype, then CTRL_USUAL's fields.
-MSG_DONE = struct.Struct("=Q34xB13x" + CTRL_USUAL.format.lstrip("="))
-MSG_DONE_OFF = _CONTROLLEN_OFF
-assert MSG_DONE_OFF + MSG_DONE.size <= _MSG_BUF_SIZE
-assert _MSG_NAME_OFF + SOCKADDR_LL_PKTTYPE_OFF == MSG_DONE_OFF + 8 + 34
+MSG_NAME_OFF = 72
+MSG_CTRL_OFF = 96
+_MSG_BUF_SIZE = MSG_CTRL_OFF + _CTRL_SIZE
 
 
 class MsgReceiver:
     """recvmsg(2) of one packet for one PacketSocket, into caller memory given by address.
 
     The per-packet receive of packet_recvmsg without socket.recvmsg_into's objects: the
-    msghdr, iovec, sockaddr_ll and control buffer are built once in one ctypes buffer.
-    A hot loop may inline :meth:`recv` from ``arm_args``/``view``/``buf`` and read
-    MSG_DONE; anything other than the usual control messages goes through :meth:`cmsgs`.
+    msghdr, iovec, sockaddr_ll and control buffer are built once in one ctypes buffer
+    (``addr``, viewed by ``view``). A hot loop may inline :meth:`recv` (_native.recv_msg,
+    then the usual control messages read in place with _native.mmsg_usual at offset 0 and
+    MSG_CTRL_OFF); anything else goes through :meth:`cmsgs`.
     """
 
     def __init__(self, sock: PacketSocket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
-        self.call = _recvmsg  # call(fd, buf, flags), for a loop that inlines recv
         self.buf = ctypes.create_string_buffer(_MSG_BUF_SIZE)
         self.view = memoryview(self.buf).cast("B")
-        a = ctypes.addressof(self.buf)
+        self.addr = a = ctypes.addressof(self.buf)
         _MSGHDR.pack_into(
-            self.buf, 0, a + _MSG_NAME_OFF, SOCKADDR_LL_SIZE, a + _MSG_IOV_OFF, 1,
-            a + _MSG_CTRL_OFF, _CTRL_SIZE, 0,
+            self.buf, 0, a + MSG_NAME_OFF, SOCKADDR_LL_SIZE, a + _MSG_IOV_OFF, 1,
+            a + MSG_CTRL_OFF, _CTRL_SIZE, 0,
         )  # fmt: skip
-        #: MSG_ARM's values up to the iovec: namelen, iov, iovlen, control, controllen, flags.
-        self.arm_args = (SOCKADDR_LL_SIZE, a + _MSG_IOV_OFF, 1, a + _MSG_CTRL_OFF, _CTRL_SIZE, 0)
 
     def recv(self, addr: int, length: int) -> int:
         """One packet into ``length`` bytes at ``addr`` (MSG_DONTWAIT); -1 when none is queued.
 
         Returns the bytes received; the metadata is in the buffer (:meth:`meta`).
         """
-        MSG_ARM.pack_into(self.view, MSG_ARM_OFF, *self.arm_args, addr, length)
         while True:
-            n = _recvmsg(self.fd, self.buf, MSG_DONTWAIT)
-            if n >= 0 or not self.retry():
-                return n
+            n = _native.recv_msg(self.fd, self.view, self.addr, addr, length, SOCKADDR_LL_SIZE,
+                                 _CTRL_SIZE, MSG_DONTWAIT)  # fmt: skip
+            if n >= 0 or not self.retry(-n):
+                return n if n >= 0 else -1
 
-    def retry(self) -> bool:
-        """After a failed call: True on EINTR (call again), False on EAGAIN, else raise.
+    @staticmethod
+    def retry(err: int) -> bool:
+        """After a call failed with ``err``: True on EINTR (call again), False on EAGAIN,
+        else raise.
 
         The error is a plain OSError, as socket.recvmsg_into raises it, so LiveCapture
         tells an interface that went away (ENETDOWN) the same way in every socket mode.
         """
-        err = ctypes.get_errno()
         if err == errno.EINTR:
             return True
         if err in (errno.EAGAIN, errno.EWOULDBLOCK):
@@ -171,7 +156,7 @@ class MsgReceiver:
 
     def cmsgs(self, used: int) -> tuple[int, int, int, int, int]:
         """The last call's control messages (``used`` = msg_controllen): see read_cmsgs."""
-        return read_cmsgs(self.view, _MSG_CTRL_OFF, used)
+        return read_cmsgs(self.view, MSG_CTRL_OFF, used)
 
     def meta(self, n: int) -> PacketMeta:
         """The last call's metadata for ``n`` received bytes, as a PacketMeta (no VLAN put back)."""
@@ -181,7 +166,7 @@ class MsgReceiver:
             tci, tpid = vlan_of(status, tci, tpid)
         else:
             tci = tpid = 0
-        ptype = self.view[_MSG_NAME_OFF + SOCKADDR_LL_PKTTYPE_OFF]
+        ptype = self.view[MSG_NAME_OFF + SOCKADDR_LL_PKTTYPE_OFF]
         return PacketMeta(n, wire, ts, ptype, tci, tpid, status)
 
 
@@ -219,14 +204,14 @@ class MmsgReceiver:
                 _CTRL_SIZE,
                 0,
             )
-        self._template = bytes(self._msgs)
+        self._template = ctypes.create_string_buffer(bytes(self._msgs), len(self._msgs))
+        self._template_addr = ctypes.addressof(self._template)
         self._msgs_addr = ctypes.addressof(self._msgs)
+        self._iov_addr = iov0
         self._iov_view = memoryview(self._iov).cast("B")
         self._msgs_view = memoryview(self._msgs).cast("B")
         self._names_view = memoryview(self._names).cast("B")
         self._ctrl_view = memoryview(self._ctrl).cast("B")
-        self._iov_struct: dict[int, struct.Struct] = {}
-        self._iov_vals = [0] * (2 * batch)
         self.snaplen = [0] * batch
         self.wirelen = [0] * batch
         self.ts_ns = [0] * batch
@@ -250,40 +235,41 @@ class MmsgReceiver:
         if not 1 <= count <= self.batch:
             raise LiveCaptureError(errno.EINVAL, f"need 1..{self.batch} buffers, got {count}")
         spare = VLAN_HLEN if self.vlan else 0
-        vals = self._iov_vals
-        vals[0 : 2 * count : 2] = addrs
         if isinstance(lengths, int):
-            if lengths <= spare:
-                raise LiveCaptureError(errno.ENOBUFS, f"buffer length {lengths} is too small")
-            vals[1 : 2 * count : 2] = [lengths - spare] * count
-        else:
-            if len(lengths) != count:
-                raise LiveCaptureError(errno.EINVAL, "addrs and lengths differ in length")
-            if min(lengths) <= spare:
-                raise LiveCaptureError(errno.ENOBUFS, f"buffer length {min(lengths)} too small")
-            vals[1 : 2 * count : 2] = [n - spare for n in lengths] if spare else lengths
-        st = self._iov_struct.get(count)
-        if st is None:
-            st = self._iov_struct[count] = struct.Struct(f"={2 * count}Q")
-        st.pack_into(self._iov_view, 0, *vals[: 2 * count])
-        _memmove(self._msgs_addr, self._template, _MMSGHDR_SIZE * count)
-
+            lengths = [lengths] * count
+        elif len(lengths) != count:
+            raise LiveCaptureError(errno.EINVAL, "addrs and lengths differ in length")
+        if min(lengths) <= spare:
+            raise LiveCaptureError(errno.ENOBUFS, f"buffer length {min(lengths)} is too small")
+        for i in range(count):  # the iovecs, set here: receive_run(room=0) keeps them
+            _IOVEC.pack_into(self._iov_view, 16 * i, addrs[i], lengths[i] - spare)
         self.count = 0
-        if not self.sock.wait_readable(timeout):
+        return self.receive_run(0, 0, 0, count, timeout)
+
+    def receive_run(self, first: int, stride: int, room: int, count: int,
+                    timeout: float | None) -> int:  # fmt: skip
+        """recvmmsg of up to ``count`` packets into ``room``-byte buffers every ``stride``
+        bytes from address ``first`` (``room`` 0: into the iovecs already set); how many
+        arrived. ``timeout`` 0 makes no poll: the call takes what is queued."""
+        if timeout != 0 and not self.sock.wait_readable(timeout):
             return 0
         while True:
-            n = _recvmmsg(self._fd, self._msgs_addr, count, MSG_DONTWAIT, None)
+            n = _native.recv_mmsg(self._fd, self._msgs_addr, self._template_addr,
+                                  self._iov_view, self._iov_addr, first, stride, room, count,
+                                  MSG_DONTWAIT)  # fmt: skip
             if n >= 0:
-                break
-            err = ctypes.get_errno()
-            if err == errno.EINTR:
-                continue
-            if err in (errno.EAGAIN, errno.EWOULDBLOCK):
-                n = 0
-                break
-            msg = os.strerror(err)
-            raise LiveCaptureError(err, f"recvmmsg on {self.sock.ifname!r}: {msg}")
-        return n
+                return n
+            if not self.retry(-n):
+                return 0
+
+    def retry(self, err: int) -> bool:
+        """After a call failed with ``err``: True on EINTR (call again), False on EAGAIN
+        (nothing queued); anything else raises, once (the socket's error is cleared)."""
+        if err == errno.EINTR:
+            return True
+        if err in (errno.EAGAIN, errno.EWOULDBLOCK):
+            return False
+        raise LiveCaptureError(err, f"recvmmsg on {self.sock.ifname!r}: {os.strerror(err)}")
 
     def recv_batch(
         self, addrs: Sequence[int], lengths: Sequence[int] | int, timeout: float | None = None

@@ -1,5 +1,5 @@
 # C types of fragpool/io/live/socket_receive.py (augmenting declarations; the .py is the
-# source). RecvIntoRx's loop stays generic: its cost is the recvmsg per packet.
+# source).
 import cython
 
 from fragpool cimport _native
@@ -29,6 +29,18 @@ cdef class _SockRx:
 cdef class RecvIntoRx(_SockRx):
     cdef public object msg
 
+    @cython.locals(
+        pa=PageAllocator, frame=Py_ssize_t, snaplen=Py_ssize_t, lt=Py_ssize_t,
+        ifindex=Py_ssize_t, room=Py_ssize_t, fd=int, maddr=Py_ssize_t,
+        pm="const unsigned char *", k1="unsigned long long", k2="unsigned long long",
+        got=Py_ssize_t, nbytes=Py_ssize_t, at=Py_ssize_t, mbase=Py_ssize_t, head=Py_ssize_t,
+        n=Py_ssize_t, used="unsigned long long", key1="unsigned long long",
+        key2="unsigned long long", sec="long long", nsec="long long", status="unsigned int",
+        wire=Py_ssize_t, tci=Py_ssize_t, tpid=Py_ssize_t, ptype=Py_ssize_t, skb=SkBuff,
+        free=list,
+    )
+    cpdef Py_ssize_t poll(self, Py_ssize_t budget, object timeout, list out) except -1
+
 
 cdef class MmsgRx(_SockRx):
     cdef public object mm
@@ -45,6 +57,7 @@ cdef class MmsgRx(_SockRx):
         moff=Py_ssize_t, coff=Py_ssize_t, noff=Py_ssize_t, ln=Py_ssize_t, i=Py_ssize_t,
         used="unsigned long long", key1="unsigned long long", sec="long long",
         nsec="long long", key2="unsigned long long", status="unsigned int", wire=Py_ssize_t,
-        tci=Py_ssize_t, skb=SkBuff,
+        tci=Py_ssize_t, skb=SkBuff, fd=int, maddr=Py_ssize_t, taddr=Py_ssize_t,
+        iaddr=Py_ssize_t,
     )
     cpdef Py_ssize_t poll(self, Py_ssize_t budget, object timeout, list out) except -1

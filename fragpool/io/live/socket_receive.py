@@ -3,11 +3,12 @@
 Both paths receive into the free tail of the cursor's compound page (see pool_cursor) and
 build one skb per packet on the bytes where the kernel put them: nothing is copied.
 
-- RecvIntoRx: one recvmsg per packet (libc, through ctypes) into ``tail[:frame]``, where
+- RecvIntoRx: one recvmsg per packet (_native.recv_msg) into ``tail[:frame]``, where
   ``frame`` is the interface's largest frame (MTU + link header + 4 for a re-inserted VLAN
   tag, capped by the snap length); the next packet starts at the next cache line after
   this one.
-- MmsgRx: one recvmmsg per batch; the iovecs are ``frame``-sized slots carved one after
+- MmsgRx: one recvmmsg per batch (_native.recv_mmsg, no poll once a batch came); the
+  iovecs are ``frame``-sized slots carved one after
   another from the tail of the current page (as many as fit, up to the budget). The packet
   after the batch starts right after the last packet, so a short batch wastes no slots.
 
@@ -35,10 +36,8 @@ from .recvmmsg import (
     CTRL_SIZE,
     CTRL_USUAL_KEYS,
     MMSGHDR_SIZE,
-    MSG_ARM,
-    MSG_ARM_OFF,
-    MSG_DONE,
-    MSG_DONE_OFF,
+    MSG_CTRL_OFF,
+    MSG_NAME_OFF,
     MSG_RESULT_OFF,
     MmsgReceiver,
     MsgReceiver,
@@ -101,11 +100,11 @@ class _SockRx:
 class RecvIntoRx(_SockRx):
     """One recvmsg per packet, into the free tail of the current pool page.
 
-    The receive goes through MsgReceiver (libc recvmsg via ctypes, one prebuilt msghdr
-    whose iovec is pointed at the pool page each call), inlined in the loop: no address
-    tuple, no SIOCGIFNAME ioctl and no cmsg list per packet as socket.recvmsg_into makes
-    them. The usual control messages (SCM_TIMESTAMPNS then PACKET_AUXDATA) come out of the
-    same unpack as msg_controllen and sll_pkttype.
+    The receive goes through MsgReceiver's prebuilt msghdr (_native.recv_msg points its
+    iovec at the pool page and calls recvmsg: C compiled, ctypes interpreted), inlined in
+    the loop: no address tuple, no SIOCGIFNAME ioctl and no cmsg list per packet as
+    socket.recvmsg_into makes them. The usual control messages (SCM_TIMESTAMPNS then
+    PACKET_AUXDATA) and msg_controllen come out of one _native.mmsg_usual load.
     """
 
     def __init__(self, *args: object) -> None:
@@ -125,9 +124,8 @@ class RecvIntoRx(_SockRx):
         frame, snaplen, lt, ifindex = self.frame, self.snaplen, self.linktype, self.ifindex
         room = frame - VLAN_HLEN  # 4 bytes kept to put a stripped tag back
         m = self.msg
-        call, fd, mbuf, mview = m.call, m.fd, m.buf, m.view
-        namelen, iov, iovlen, ctl, ctlsize, flags0 = m.arm_args
-        arm, done = MSG_ARM.pack_into, MSG_DONE.unpack_from
+        fd, mview, maddr = m.fd, m.view, m.addr
+        pm = _native.buffer_address(mview)
         k1, k2 = CTRL_USUAL_KEYS
         free = skbuff_head_cache.free
         get = skbuff_head_cache.get
@@ -141,13 +139,16 @@ class RecvIntoRx(_SockRx):
             at = c.start + c.off
             mbase = c.mbase
             head = mbase + at
-            arm(mview, MSG_ARM_OFF, namelen, iov, iovlen, ctl, ctlsize, flags0, head, room)
-            n = call(fd, mbuf, MSG_DONTWAIT)
+            n = _native.recv_msg(fd, mview, maddr, head, room, SOCKADDR_LL_SIZE, CTRL_SIZE,
+                                 MSG_DONTWAIT)  # fmt: skip
             if n < 0:
-                if m.retry():
+                if m.retry(-n):
                     continue
                 break
-            used, ptype, key1, sec, nsec, key2, status, wire, tci, tpid = done(mview, MSG_DONE_OFF)
+            used, _ln, key1, sec, nsec, key2, status, wire, tci, tpid = _native.mmsg_usual(
+                pm, MSG_RESULT_OFF, pm, MSG_CTRL_OFF
+            )
+            ptype = pm[MSG_NAME_OFF + SOCKADDR_LL_PKTTYPE_OFF]
             if used == CTRL_SIZE and key1 == k1 and key2 == k2:
                 ts = sec * 1000000000 + nsec  # the usual pair, as packet_recvmsg puts it
             else:
@@ -210,6 +211,8 @@ class MmsgRx(_SockRx):
         k1, k2 = CTRL_USUAL_KEYS
         vlan = TP_STATUS_VLAN_VALID
         msg_size, ctrl_size, name_size = MMSGHDR_SIZE, CTRL_SIZE, SOCKADDR_LL_SIZE
+        fd, maddr, taddr, iov = mm._fd, mm._msgs_addr, mm._template_addr, mm._iov_view
+        iaddr = mm._iov_addr
         got = nbytes = 0
         wait = timeout
         while got < budget:
@@ -222,9 +225,16 @@ class MmsgRx(_SockRx):
             base = c.start + c.off
             mbase = c.mbase
             first = mbase + base
-            addrs = range(first, first + k * frame, frame)
-            n = mm.receive(addrs, frame, wait)
+            if wait != 0 and not self.sock.wait_readable(wait):
+                break
+            n = _native.recv_mmsg(fd, maddr, taddr, iov, iaddr, first, frame, frame - VLAN_HLEN,
+                                  k, MSG_DONTWAIT)  # fmt: skip
             self.syscalls += 1
+            if n < 0:  # EINTR called again, EAGAIN nothing, anything else raised
+                wait = 0
+                if mm.retry(-n):
+                    continue
+                break
             if n == 0:
                 break
             if n > k:  # what the loads below rely on: n slots of each buffer were filled
