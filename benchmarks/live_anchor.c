@@ -7,9 +7,10 @@
  * first), in the same batches of 64 with the same 50 ms wait, and nothing else:
  *
  *   recvmsg     one recvmsg(2) per packet into a frame-sized buffer; PACKET_AUXDATA and
- *               SO_TIMESTAMPNS on, both control messages walked (fragpool recv_into).
+ *               SO_TIMESTAMPNS on, a 2 MiB receive queue, both control messages walked
+ *               (fragpool recv_into).
  *   recvmmsg    one recvmmsg(2) of 64 per batch into frame-sized slots of a 128 KiB buffer,
- *               the same control messages (fragpool recvmmsg).
+ *               the same options (fragpool recvmmsg).
  *   tpacket_v3  a TPACKET_V3 ring of 16 blocks of 1 MiB, 2048-byte frames, 10 ms block
  *               timeout; each retired block walked and handed back (fragpool tpacket_v3).
  *   af_xdp      an AF_XDP socket on queue 0: a 4096-chunk UMEM of 4096-byte chunks, rings of
@@ -115,6 +116,9 @@ static int packet_socket(int version) {
 	if (version >= 0 && setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version))
 		die("PACKET_VERSION");
 	if (version < 0) {
+		int rcvbuf = 2 << 20; /* open_live's DEFAULT_RCVBUF */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf))
+			die("SO_RCVBUFFORCE");
 		if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one))
 			die("PACKET_AUXDATA");
 		if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one))

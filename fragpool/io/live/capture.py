@@ -50,6 +50,10 @@ _LINKTYPE_NUMBER = {name: num for num, name in linktypes.NAMES.items()}
 #: Order of the compound pages of a capture's own pool (128 KiB): a recvmmsg batch of 64
 #: full-size Ethernet slots fits in one page.
 POOL_ORDER = 5
+#: The socket modes' receive queue when rcvbuf is not given: libpcap's default buffer
+#: (2 MiB, tcpdump -B 2048), not the kernel's ~212 KiB, which holds ~280 small frames and
+#: overflows in any millisecond the receiver is away.
+DEFAULT_RCVBUF = 2 << 20
 
 
 class LiveReport(NamedTuple):
@@ -136,6 +140,12 @@ class LiveCapture(SkbStream):
         else:
             ring = None
             sock = PacketSocket(ifname, **opts)
+            if rcvbuf is None:
+                try:
+                    sock.grow_rcvbuf(DEFAULT_RCVBUF)
+                except BaseException:
+                    sock.close()
+                    raise
         try:
             self._setup(sock, ring, allocator, batch, copybreak_at)
         except BaseException:
@@ -365,7 +375,8 @@ def open_live(
     PACKET_FANOUT group (hash, lb, cpu, rollover, ...) so several workers share the
     interface. Keyword options: ``batch`` (recvmmsg), ``block_size``, ``block_nr``,
     ``retire_tov_ms``, ``copybreak_at`` (held blocks above which held skbs are copied out;
-    default half the ring), ``rcvbuf``, ``ignore_outgoing``. Raises LiveCaptureError (or
+    default half the ring), ``rcvbuf`` (the socket modes' receive queue in bytes; default
+    2 MiB, libpcap's buffer), ``ignore_outgoing``. Raises LiveCaptureError (or
     its FilterError) with a one-line cause: missing interface, no permission, a filter that
     does not compile, a ring too large for memory.
     """

@@ -188,6 +188,17 @@ class PacketSocket:
 
     # -- set-up ---------------------------------------------------------------------------
 
+    def grow_rcvbuf(self, nbytes: int) -> int:
+        """Make the receive queue at least ``nbytes`` (sk_rcvbuf): SO_RCVBUFFORCE with
+        CAP_NET_ADMIN, else SO_RCVBUF, which net.core.rmem_max caps. Returns the size the
+        kernel now grants (it doubles what it is given, for its own overhead)."""
+        if self.sock.getsockopt(SOL_SOCKET, socket.SO_RCVBUF) < 2 * nbytes:
+            try:
+                self.sock.setsockopt(SOL_SOCKET, SO_RCVBUFFORCE, nbytes)
+            except PermissionError:
+                self._setopt(SOL_SOCKET, socket.SO_RCVBUF, nbytes, "setting SO_RCVBUF")
+        return self.sock.getsockopt(SOL_SOCKET, socket.SO_RCVBUF)
+
     def _setopt(self, level: int, opt: int, value: int | bytes, what: str) -> None:
         try:
             self.sock.setsockopt(level, opt, value)

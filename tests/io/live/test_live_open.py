@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +27,7 @@ from netns import (
 )
 
 from fragpool.io.files.linktypes import LINKTYPE_ETHERNET
-from fragpool.io.live.capture import MODES, open_live
+from fragpool.io.live.capture import DEFAULT_RCVBUF, MODES, open_live
 from fragpool.io.live.if_packet import PACKET_BROADCAST, PACKET_OTHERHOST
 
 live = pytest.mark.live
@@ -111,6 +112,25 @@ def test_filter_accepts_exactly_and_snaplen_truncates(veth, opened, mode):
         assert all(s.len == 100 and s.wire_len == 600 for s in got)
         assert all(bytes(s) == frames[udp_seq(bytes(s))][:100] for s in got)
         assert cap.stats()["packets"] == 20
+    finally:
+        free_all(got)
+
+
+@live
+@pytest.mark.parametrize("mode", ["recv_into", "recvmmsg"])
+def test_the_socket_modes_queue_holds_a_burst_by_default(veth, opened, mode):
+    """The default receive queue is libpcap's 2 MiB buffer, not the kernel's ~212 KiB: a
+    burst of 3,000 small frames nobody reads yet is all kept (the kernel's default keeps
+    about 280 of them)."""
+    cap = opened(mode)
+    granted = cap.sock.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    assert granted >= 2 * DEFAULT_RCVBUF  # the kernel doubles what it is given
+    n = 3000
+    trafgen_send(veth, [udp_frame(1, 2, i, size=64) for i in range(n)])  # nobody reads yet
+    time.sleep(0.1)
+    got = collect(cap, n, timeout=1.0)
+    try:
+        assert len(got) == n and cap.stats()["drops"] == 0
     finally:
         free_all(got)
 
