@@ -40,6 +40,7 @@ cdef unsigned long long load64(const unsigned char *p, Py_ssize_t at) noexcept
 # (as libxdp's xsk.h does with __atomic builtins), the entries with plain loads and stores.
 cdef extern from *:
     """
+    #include <string.h>
     static inline unsigned int fp_load_acquire_u32(Py_ssize_t addr) {
         return __atomic_load_n((const unsigned int *)addr, __ATOMIC_ACQUIRE);
     }
@@ -58,6 +59,21 @@ cdef extern from *:
     static inline void fp_prefetch(Py_ssize_t addr) {
         __builtin_prefetch((const void *)addr, 0, 3);
     }
+    /* Unaligned loads of received bytes: one load each (memcpy), swapped if need be. */
+    static inline unsigned int fp_load32(const unsigned char *p, Py_ssize_t at, int big) {
+        unsigned int v;
+        memcpy(&v, p + at, 4);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        return big ? v : __builtin_bswap32(v);
+    #else
+        return big ? __builtin_bswap32(v) : v;
+    #endif
+    }
+    static inline unsigned long long fp_load64(const unsigned char *p, Py_ssize_t at) {
+        unsigned long long v;
+        memcpy(&v, p + at, 8);
+        return v;
+    }
     """
     unsigned int fp_load_acquire_u32(Py_ssize_t addr) noexcept nogil
     void fp_store_release_u32(Py_ssize_t addr, unsigned int v) noexcept nogil
@@ -65,6 +81,8 @@ cdef extern from *:
     unsigned long long fp_load_u64(Py_ssize_t addr) noexcept nogil
     void fp_store_u64(Py_ssize_t addr, unsigned long long v) noexcept nogil
     void fp_prefetch(Py_ssize_t addr) noexcept nogil
+    unsigned int fp_load32(const unsigned char *p, Py_ssize_t at, int big) noexcept nogil
+    unsigned long long fp_load64(const unsigned char *p, Py_ssize_t at) noexcept nogil
 
 # The socket receive loops' system calls (recv_msg, recv_mmsg): errors come back as -errno.
 cdef extern from *:

@@ -231,6 +231,8 @@ def thread_ident() -> int:
 
 def load64(p, at: int) -> int:  # noqa: ANN001
     """The u64 at ``at``, native byte order (compiled loads only)."""
+    if cython.compiled:
+        return fp_load64(p, at)  # noqa: F821 - declared in _native.pxd
     lo = load32(p, at, _BIG)
     hi = load32(p, at + 4, _BIG)
     if _BIG:
@@ -240,6 +242,8 @@ def load64(p, at: int) -> int:  # noqa: ANN001
 
 def load32(p, at: int, big: bool) -> int:  # noqa: ANN001
     """The u32 at ``at`` from bytes (the compiled loads share it)."""
+    if cython.compiled:
+        return fp_load32(p, at, big)  # noqa: F821 - declared in _native.pxd
     v = p[at] | p[at + 1] << 8 | p[at + 2] << 16 | p[at + 3] << 24
     if big:
         v = (v >> 24) | ((v >> 8) & 0xFF00) | ((v << 8) & 0xFF0000) | ((v << 24) & 0xFF000000)

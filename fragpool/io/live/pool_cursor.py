@@ -15,7 +15,7 @@ __page_frag_cache_drain on teardown.
 
 from __future__ import annotations
 
-from ...mm import PageAllocator
+from ...mm.allocator import PageAllocator
 
 #: Packets start on a cache-line boundary inside a page (SKB_DATA_ALIGN).
 ALIGN = 64

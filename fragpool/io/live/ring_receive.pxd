@@ -2,6 +2,7 @@
 import cython
 
 from fragpool cimport _native
+from fragpool.io.live.pool_cursor cimport PoolCursor
 from fragpool.mm.allocator cimport PageAllocator, RefCount
 from fragpool.skb.head_cache cimport SkbHeadCache
 from fragpool.skb.head_owner cimport HeadOwner
@@ -18,7 +19,7 @@ cdef class BlockRef(RefCount):
 cdef class RingRx(HeadOwner):
     cdef public object ring
     cdef public object sock
-    cdef public object cursor
+    cdef public PoolCursor cursor
     cdef public Py_ssize_t snaplen
     cdef public Py_ssize_t linktype
     cdef public Py_ssize_t ifindex

@@ -3,6 +3,7 @@
 import cython
 
 from fragpool cimport _native
+from fragpool.io.live.pool_cursor cimport PoolCursor
 from fragpool.mm.allocator cimport PageAllocator, RefCount
 from fragpool.skb.head_cache cimport SkbHeadCache
 from fragpool.skb.skbuff cimport SkBuff
@@ -14,7 +15,7 @@ cdef unsigned int TP_STATUS_VLAN_VALID
 
 cdef class _SockRx:
     cdef public object sock
-    cdef public object cursor
+    cdef public PoolCursor cursor
     cdef public Py_ssize_t frame
     cdef public Py_ssize_t snaplen
     cdef public Py_ssize_t linktype
@@ -37,7 +38,7 @@ cdef class RecvIntoRx(_SockRx):
         n=Py_ssize_t, used="unsigned long long", key1="unsigned long long",
         key2="unsigned long long", sec="long long", nsec="long long", status="unsigned int",
         wire=Py_ssize_t, tci=Py_ssize_t, tpid=Py_ssize_t, ptype=Py_ssize_t, skb=SkBuff,
-        free=list,
+        free=list, c=PoolCursor,
     )
     cpdef Py_ssize_t poll(self, Py_ssize_t budget, object timeout, list out) except -1
 
@@ -58,6 +59,6 @@ cdef class MmsgRx(_SockRx):
         used="unsigned long long", key1="unsigned long long", sec="long long",
         nsec="long long", key2="unsigned long long", status="unsigned int", wire=Py_ssize_t,
         tci=Py_ssize_t, skb=SkBuff, fd=int, maddr=Py_ssize_t, taddr=Py_ssize_t,
-        iaddr=Py_ssize_t,
+        iaddr=Py_ssize_t, c=PoolCursor,
     )
     cpdef Py_ssize_t poll(self, Py_ssize_t budget, object timeout, list out) except -1

@@ -4,6 +4,7 @@ import cython
 from fragpool cimport _native
 from fragpool.io.bpf.interp cimport filter_skb
 from fragpool.io.bpf.program cimport Program
+from fragpool.io.live.pool_cursor cimport PoolCursor
 from fragpool.mm.allocator cimport Page, PageAllocator, RefCount
 from fragpool.skb.head_cache cimport SkbHeadCache
 from fragpool.skb.head_owner cimport HeadOwner
@@ -16,7 +17,7 @@ cdef unsigned int XDP_PKT_CONTD
 cdef class XdpRx(HeadOwner):
     cdef public object xsk
     cdef public PageAllocator umem
-    cdef public object cursor
+    cdef public PoolCursor cursor
     cdef public SkbHeadCache home
     cdef public Py_ssize_t base
     cdef public object view
