@@ -30,7 +30,8 @@ cdef class XdpRx(HeadOwner):
     cdef public Py_ssize_t copybreak_at
     cdef public object program
     cdef public list refs
-    cdef public list free
+    cdef long long[::1] free
+    cdef public Py_ssize_t nfree
     cdef public Py_ssize_t posted
     cdef public list lent
     cdef public dict pages
@@ -69,8 +70,9 @@ cdef class XdpRx(HeadOwner):
 
     @cython.locals(off=Py_ssize_t, ref=RefCount, n=Py_ssize_t)
     cpdef frag_free(self, Py_ssize_t addr)
-    @cython.locals(free=list, room=Py_ssize_t, prod="unsigned long long", addr=Py_ssize_t,
-                   desc=Py_ssize_t, mask=Py_ssize_t, _=Py_ssize_t)
+    @cython.locals(free="long long[::1]", room=Py_ssize_t, prod="unsigned long long",
+                   addr=Py_ssize_t, desc=Py_ssize_t, mask=Py_ssize_t, _=Py_ssize_t,
+                   top=Py_ssize_t)
     cpdef refill(self)
     cpdef Py_ssize_t chunks_held(self)
     @cython.locals(

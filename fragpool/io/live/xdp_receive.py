@@ -21,6 +21,7 @@ counterparts: xsk_rcv's copy into a fill-ring chunk and the user side of the rin
 
 from __future__ import annotations
 
+import array
 import errno
 import time
 from typing import TYPE_CHECKING
@@ -72,8 +73,12 @@ class XdpRx(HeadOwner):
         self.program = program
         #: Per chunk: the references skbs hold on it as their head (0: free or posted).
         self.refs: list[RefCount] = [RefCount() for _ in range(arena.size // frame_size)]
-        #: UMEM offsets of the chunks free to post, and how many are on the kernel's rings.
-        self.free: list[int] = list(range(0, arena.size, frame_size))[::-1]
+        #: UMEM offsets of the chunks free to post: a stack of every chunk's room (C memory
+        #: compiled, nothing allocated as chunks come and go), its top at ``nfree``; and how
+        #: many chunks are on the kernel's rings.
+        offsets = range(0, arena.size, frame_size)
+        self.free = array.array("q", reversed(offsets))
+        self.nfree = len(offsets)
         self.posted = 0
         #: Chunks lent to skbs as frags (multi-buffer): back when their page is ours alone.
         self.lent: list[tuple[int, object]] = []
@@ -117,7 +122,8 @@ class XdpRx(HeadOwner):
         ref.ref = n
         self.frag_frees += 1
         if n == 0:
-            self.free.append(off)
+            self.free[self.nfree] = off
+            self.nfree += 1
             if self.closed:
                 self.release_pages([off >> 12])
             elif self.posted == 0 and _native.thread_ident() == self.thread:
@@ -128,7 +134,8 @@ class XdpRx(HeadOwner):
         keep = []
         for off, page in self.lent:
             if page.ref == 1:
-                self.free.append(off)
+                self.free[self.nfree] = off
+                self.nfree += 1
             else:
                 keep.append((off, page))
         self.lent = keep
@@ -138,14 +145,17 @@ class XdpRx(HeadOwner):
         if self.lent:
             self.reap()
         free = self.free
-        room = min(self.fill_size - self.posted, len(free))
+        room = min(self.fill_size - self.posted, self.nfree)
         if room <= 0:
             return
         prod = self.fill_prod
         view, addr, desc, mask = self.fill_view, self.fill_addr, self.fill_desc, self.fill_mask
+        top = self.nfree
         for _ in range(room):
-            _native.put_u64(view, desc + (prod & mask) * ADDR_SIZE, addr, free.pop())
+            top -= 1
+            _native.put_u64(view, desc + (prod & mask) * ADDR_SIZE, addr, free[top])
             prod += 1
+        self.nfree = top
         self.posted += room
         self.fill_prod = prod & 0xFFFFFFFF
         _native.set_ring_index(self.fill_words, self.fill_prod_at, addr, self.fill_prod)
@@ -155,7 +165,7 @@ class XdpRx(HeadOwner):
 
     def chunks_held(self) -> int:
         """Chunks held by skbs (neither free nor posted to the kernel)."""
-        return len(self.refs) - len(self.free) - self.posted
+        return len(self.refs) - self.nfree - self.posted
 
     def own(self) -> None:
         """The calling thread receives: the first to ask owns the rings; any other refused."""
@@ -198,7 +208,7 @@ class XdpRx(HeadOwner):
             0xFFFFFFFF
         )
         if not avail:
-            if self.posted < self.fill_size and self.free:
+            if self.posted < self.fill_size and self.nfree:
                 self.refill()
             return 0
         take = min(avail, budget)
@@ -268,7 +278,8 @@ class XdpRx(HeadOwner):
             self.umem.get_page(page)  # the frag's reference; the chunk is lent
             self.lent.append((off, page))
         except SkbBoundsError:  # past MAX_SKB_FRAGS: the frame is dropped whole
-            self.free.append(off)
+            self.free[self.nfree] = off
+            self.nfree += 1
             self.partial_bad = True
 
     def copybreak(self, skb: SkBuff) -> SkBuff:
@@ -296,11 +307,12 @@ class XdpRx(HeadOwner):
     def unpost(self) -> None:
         """After the socket closed: the chunks that were on the fill or RX ring are free."""
         lent = {off for off, _page in self.lent}
-        free = set(self.free)
+        free = {self.free[i] for i in range(self.nfree)}
         for i, ref in enumerate(self.refs):
             off = i << self.shift
             if ref.ref == 0 and off not in free and off not in lent:
-                self.free.append(off)
+                self.free[self.nfree] = off
+                self.nfree += 1
         self.posted = 0
 
     def release_pages(self, numbers: list[int]) -> None:
