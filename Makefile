@@ -106,6 +106,9 @@ bench: $(STAMP) tools
 	fi
 	@$(PY) -c 'import pcapy' 2>/dev/null || $(PY) -m pip install -q 'pcapy-ng>=2.1.0' \
 	  || echo "pcapy-ng not installed: bench_live runs without it"
+	@mkdir -p build/bench  # bench_live's C anchors and its paced sender
+	gcc -O2 -Wall -o build/bench/live_anchor benchmarks/live_anchor.c
+	gcc -O2 -Wall -o build/bench/paced_sender benchmarks/paced_sender.c
 	-$(PY) benchmarks/bench_frag.py
 	-$(PY) benchmarks/bench_skb.py
 	-$(PY) benchmarks/bench_read.py
