@@ -277,7 +277,8 @@ def one(pair, kind: str, frame: bytes, seconds: float, rate: int | None = None,
     offered, elapsed = send(pair, frame, seconds, rate)
     out, err = child.communicate(timeout=seconds + 30)
     if child.returncode != 0:
-        raise RuntimeError(f"{kind} receiver failed: {err.strip()}")
+        why = err.strip() or f"exit status {child.returncode}"
+        raise RuntimeError(f"{kind} receiver failed: {why}")
     result = json.loads(out.strip().splitlines()[-1])
     got = result["received"]
     # the sender's CPU was busy all along: what it did beyond sending at its bare rate

@@ -145,7 +145,7 @@ static unsigned long long packet_drops(int fd, int v3) {
 	return st.tp_drops;
 }
 
-enum { CTRL_SIZE = 64 }; /* CMSG_SPACE(timespec) + CMSG_SPACE(tpacket_auxdata): 32 + 40 */
+enum { CTRL_SIZE = 72 }; /* CMSG_SPACE(timespec) + CMSG_SPACE(tpacket_auxdata): 32 + 40 */
 
 /* The control messages fragpool reads: the timestamp and the auxdata's wire length. */
 static unsigned long long read_cmsgs(struct msghdr *m) {
