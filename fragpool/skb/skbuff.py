@@ -593,12 +593,14 @@ class SkBuff:
 
     # The buffer protocol: memoryview(skb), struct.unpack_from(fmt, skb), hashlib.update(skb)
     # on the linear bytes, without a copy. Compiled, the type exports it (the view holds a
-    # slice of the arena's view, so the mapping stays exported while it lives); Python 3.12+
-    # reads __buffer__; interpreted on 3.11 there is none, and memoryview(skb) is a
-    # TypeError (bytes(skb) and skb.read() always work).
+    # slice of the arena's view, so the mapping stays exported while it lives); interpreted,
+    # Python 3.12+ reads __buffer__; interpreted on 3.11 there is none, and memoryview(skb)
+    # is a TypeError (bytes(skb) and skb.read() always work). __getbuffer__ must not call
+    # __buffer__: compiled for 3.12+, Cython makes __buffer__ a wrapper of __getbuffer__,
+    # and the call would recurse.
     @cython.annotation_typing(True)
     def __getbuffer__(self, buffer: cython.pointer(Py_buffer), flags: cython.int) -> None:  # noqa: F821
-        _export(self, self.__buffer__(flags), buffer, flags)  # noqa: F821 - C, in skbuff.pxd
+        _export(self, self._buffer_view(), buffer, flags)  # noqa: F821 - C, in skbuff.pxd
 
     @cython.annotation_typing(True)
     def __releasebuffer__(self, buffer: cython.pointer(Py_buffer)) -> None:  # noqa: F821
@@ -606,6 +608,11 @@ class SkBuff:
 
     def __buffer__(self, flags: int) -> memoryview:
         """The linear bytes as a buffer (PEP 688); an skb with frags has none to give."""
+        return self._buffer_view()
+
+    def _buffer_view(self) -> memoryview:
+        """The view of the linear bytes the buffer protocol exports (a BufferError with
+        frags: they are not contiguous)."""
         if not self._live:
             self._check()
         if self.data_len:
@@ -775,6 +782,58 @@ class SkBuff:
     def __iter__(self) -> Iterator[int]:
         """The packet's bytes, one int each (frags included), as iterating bytes gives."""
         return iter(bytes(self))
+
+    # An skb reads like the bytes it holds: it compares equal to them (bytes, bytearray,
+    # memoryview, another skb) and has bytes' read-only methods, each on bytes(skb), so a
+    # copy: in a loop over many packets, read the bytes once. Like bytearray it is
+    # mutable, so it has no hash.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SkBuff):
+            return self is other or bytes(self) == bytes(other)
+        if isinstance(other, (bytes, bytearray, memoryview)):
+            return bytes(self) == other
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        same = self.__eq__(other)
+        return same if same is NotImplemented else not same
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __contains__(self, sub: object) -> bool:
+        return sub in bytes(self)
+
+    def hex(self, *args: Any) -> str:
+        """bytes.hex() of the packet (``sep``, ``bytes_per_sep`` as bytes takes them)."""
+        return bytes(self).hex(*args)
+
+    def startswith(self, prefix: Any, *args: Any) -> bool:
+        return bytes(self).startswith(prefix, *args)
+
+    def endswith(self, suffix: Any, *args: Any) -> bool:
+        return bytes(self).endswith(suffix, *args)
+
+    def find(self, sub: Any, *args: Any) -> int:
+        return bytes(self).find(sub, *args)
+
+    def rfind(self, sub: Any, *args: Any) -> int:
+        return bytes(self).rfind(sub, *args)
+
+    def index(self, sub: Any, *args: Any) -> int:
+        return bytes(self).index(sub, *args)
+
+    def rindex(self, sub: Any, *args: Any) -> int:
+        return bytes(self).rindex(sub, *args)
+
+    def count(self, sub: Any, *args: Any) -> int:
+        return bytes(self).count(sub, *args)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return bytes(self).decode(encoding, errors)
+
+    def tobytes(self) -> bytes:
+        """memoryview's spelling of bytes(skb)."""
+        return bytes(self)
 
     @property
     def time(self) -> float:

@@ -72,9 +72,13 @@ def test_a_linear_skb_is_a_buffer_where_the_interpreter_allows():
         assert bytes(s) == bytes(range(20))  # the fallbacks stay
         s.free()
         return
+    import hashlib
+
     with memoryview(s) as view:
         assert view.nbytes == 20 and view.tobytes() == bytes(range(20)) and not view.readonly
         assert struct.unpack_from(">HH", s, 2) == (0x0203, 0x0405)
+        assert hashlib.sha1(s).digest() == hashlib.sha1(bytes(range(20))).digest()
+        assert bytearray(s) == bytearray(range(20))
         view[0] = 0xAA  # the packet's own bytes, no copy
     assert s[0] == 0xAA
     s.free()
@@ -115,3 +119,31 @@ def test_a_buffer_keeps_the_mapping_exported():
     assert view[0] == first
     view.release()
     pa.close()
+
+
+def test_an_skb_compares_equal_to_its_bytes_and_has_their_read_methods(skb):
+    whole = bytes(range(10)) + b"ABCDEF"
+    assert skb == whole and whole == skb and skb == bytearray(whole)
+    assert skb == memoryview(whole) and skb != whole[:-1]
+    assert (skb != whole) is False  # __ne__ too
+    assert skb != "text" and skb != 0
+    assert skb.hex() == whole.hex() and skb.hex(":", 2) == whole.hex(":", 2)
+    assert skb.startswith(b"\x00\x01") and skb.endswith(b"EF") and not skb.startswith(b"A")
+    assert skb.find(b"CD") == whole.find(b"CD") == 12 and skb.rfind(b"\x09") == 9
+    assert skb.index(b"B") == 11 and skb.rindex(b"F") == 15 and skb.count(b"A") == 1
+    assert b"BCD" in skb and b"XYZ" not in skb and 0x41 in skb
+    assert skb.decode("latin-1") == whole.decode("latin-1") and skb.tobytes() == whole
+    with pytest.raises(ValueError):
+        skb.index(b"XYZ")
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(skb)  # mutable, as bytearray
+
+
+def test_two_skbs_with_the_same_bytes_are_equal():
+    pa = PageAllocator()
+    a, b = _linear(pa), _linear(pa)
+    assert a == b and a is not b and a == a
+    b.put(1)[:] = b"\xff"
+    assert a != b
+    a.free()
+    b.free()

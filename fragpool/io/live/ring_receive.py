@@ -275,7 +275,7 @@ class RingRx(HeadOwner):
         ring_mv = self.ring.view
         base = self.base
         pa = cursor.pa
-        for skb in list(dict.fromkeys(self.skbs[b])):
+        for skb in list({id(s): s for s in self.skbs[b]}.values()):  # once each, by identity
             if not (skb.is_live and skb._shared is None and skb.head_mem is self):
                 continue
             head = skb.head
