@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 
 from ...mm import PageAllocator, default_allocator
 from ...skb import SkBuff
+from ...skb.pairs import timestamped_bytes
 from ...stats import Snapshot
 from ..backlog import ALL, Backlog
 from ..bpf import FilterError, Program
@@ -243,6 +244,11 @@ class OfflineReader:
 
     def __next__(self) -> SkBuff:
         return next(iter(self))  # iter() checks the thread
+
+    def pairs(self) -> Iterator[tuple[float, bytes]]:
+        """dpkt's loop: ``for ts, buf in reader.pairs()`` gives each packet's time (float
+        seconds) and a copy of its bytes, the skb freed at once."""
+        return timestamped_bytes(iter(self))
 
     def _stream(self) -> Iterator[SkBuff]:
         backlog = self._backlog

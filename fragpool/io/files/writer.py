@@ -24,6 +24,23 @@ from .linktypes import name as linktype_name
 from .pcap import MAGIC_MODIFIED, MAGIC_NSEC, MAGIC_USEC
 
 NS = 1_000_000_000
+
+
+def _as_ns(tstamp: object) -> int | None:
+    """A write()'s timestamp as ns since the epoch: an int is ns already, a float or Decimal
+    seconds (exact to the digits it prints: 1.5 is 1,500,000,000 ns)."""
+    if tstamp is None or (isinstance(tstamp, int) and not isinstance(tstamp, bool)):
+        return tstamp
+    if isinstance(tstamp, (float, Decimal)):
+        if not Decimal(tstamp).is_finite() or tstamp < 0:
+            raise ValueError(f"timestamp {tstamp!r}: seconds since the epoch, finite, >= 0")
+        return int(Decimal(str(tstamp)) * NS)
+    raise TypeError(
+        f"timestamp {tstamp!r}: ns since the epoch (int) or seconds (float), "
+        f"not {type(tstamp).__name__}"
+    )
+
+
 #: A writer that opened its file gathers whole records up to this many bytes per write(2).
 BUFFER = 64 * 1024
 
@@ -131,10 +148,12 @@ class _Writer(abc.ABC):
         self._pending = bytearray()
         self._ends = []
 
-    def write(self, packet: Any, tstamp: int | None = None) -> None:
-        """Write one packet: an skb (its bytes and metadata), bytes (captured at ``tstamp``
-        ns since the epoch, now if not given), or a scapy packet (its ``time``, its layer's
-        link type; a pcap file of another link type refuses it)."""
+    def write(self, packet: Any, tstamp: int | float | Decimal | None = None) -> None:
+        """Write one packet: an skb (its bytes and metadata), bytes (captured at ``tstamp``:
+        ns since the epoch as an int, or seconds as a float such as time.time() or dpkt's
+        ``ts``; now if not given), or a scapy packet (its ``time``, its layer's link type;
+        a pcap file of another link type refuses it)."""
+        tstamp = _as_ns(tstamp)
         if isinstance(packet, (bytes, bytearray, memoryview)):
             self.write_packet(bytes(packet), time.time_ns() if tstamp is None else tstamp)
             return
