@@ -357,7 +357,7 @@ class LiveCapture(SkbStream):
 def open_live(
     ifname: str,
     snaplen: int = DEFAULT_SNAPLEN,
-    promisc: bool = False,
+    promisc: bool | None = None,
     filter: str | None = None,
     mode: str = "tpacket_v3",
     fanout: tuple | None = None,
@@ -365,6 +365,11 @@ def open_live(
     **options: object,
 ) -> LiveCapture:
     """pcap_open_live(): capture on ``ifname`` into skbs.
+
+    ``snaplen`` 0 means the largest, 262144 (tcpdump's ``-s 0``). ``promisc`` is on unless
+    False, as tcpdump's is (``-p`` turns it off): the socket joins the interface's
+    promiscuous membership while open. With ``af_xdp`` it stays as the interface is set
+    (AF_XDP has no membership of its own), and True is refused.
 
     ``mode`` is ``recv_into``, ``recvmmsg``, ``tpacket_v3`` or ``af_xdp`` (an AF_XDP queue,
     fragpool.io.live.xdp_capture: options ``queue``, ``xdp_mode`` auto/native/generic,
@@ -380,10 +385,13 @@ def open_live(
     its FilterError) with a one-line cause: missing interface, no permission, a filter that
     does not compile, a ring too large for memory.
     """
+    if snaplen == 0:
+        snaplen = DEFAULT_SNAPLEN
     if mode == "af_xdp":
         from .xdp_capture import XdpCapture
 
         if fanout is not None:
             raise ValueError("fanout is an AF_PACKET option: an AF_XDP socket owns its queue")
-        return XdpCapture(ifname, snaplen, promisc, filter, allocator, **options)  # type: ignore[arg-type]
+        return XdpCapture(ifname, snaplen, bool(promisc), filter, allocator, **options)  # type: ignore[arg-type]
+    promisc = True if promisc is None else promisc
     return LiveCapture(ifname, snaplen, promisc, filter, mode, fanout, allocator, **options)

@@ -330,6 +330,48 @@ def test_iterator_count_and_timeout(veth, opened, mode):
 
 
 @live
+@pytest.mark.parametrize("mode", MODES)
+def test_promiscuous_by_default_as_tcpdump(veth, opened, mode):
+    """tcpdump's default: the interface is promiscuous while the capture is open, unless
+    promisc=False (tcpdump -p)."""
+    flags = Path(f"/sys/class/net/{veth.local}/flags")
+    cap = opened(mode)
+    assert int(flags.read_text(), 16) & 0x100  # IFF_PROMISC
+    cap.close()
+    off = opened(mode, promisc=False)
+    assert not int(flags.read_text(), 16) & 0x100
+    off.close()
+
+
+@live
+def test_snaplen_0_means_the_largest(veth, opened):
+    assert opened("recvmmsg", snaplen=0).snaplen == 262144
+
+
+@live
+def test_packets_timeout_is_the_whole_captures_time(veth, opened):
+    """scapy's and pyshark's timeout: the loop ends ``timeout`` seconds after it started,
+    however steady the traffic; ``idle=`` ends it after that long without a packet."""
+    cap = opened("recvmmsg")
+    sender = trafgen_send(veth, [udp_frame(1, 2, 0, size=80)], count=8000, gap_us=300,
+                          wait=False)  # fmt: skip
+    try:
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        got = list(cap.packets(timeout=1.0))
+        took = time.monotonic() - t0
+        assert sender.poll() is None, "the traffic stopped before the timeout: no proof"
+        assert got and took < 1.6, f"packets(timeout=1.0) ran {took:.2f} s"
+        free_all(got)
+    finally:
+        finish(sender)  # the rest of the traffic is sent (and queued) before idle= below
+    t0 = time.monotonic()
+    rest = list(cap.packets(idle=0.3))  # the queue drains, then 0.3 s without a packet
+    free_all(rest)
+    assert time.monotonic() - t0 < 5
+
+
+@live
 def test_promiscuous_mode_while_open(veth, opened):
     flags = Path(f"/sys/class/net/{veth.local}/flags")
     cap = opened("recvmmsg", promisc=True)
