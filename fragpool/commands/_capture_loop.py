@@ -30,6 +30,7 @@ def open_savefiles(
         file_count=args.file_count,
         rotate_seconds=args.rotate_seconds,
         packet_buffered=getattr(args, "packet_buffered", False),
+        nanosecond=getattr(args, "nano", False),
     )
 
 
@@ -37,13 +38,16 @@ def consume(
     args: argparse.Namespace,
     next_batch: Callable[[int], list | None],
     saved: SaveFiles | None,
-    records: list[dict],
+    records: Callable[[dict], None] | None,
     progress: Callable[[int], None],
 ) -> tuple[int, str | None]:
     """The capture loop both sources share: take batches until -c N, the end (``None``), a
     signal or an error; write, print or record each packet and free it. Returns (packets
     handled, the error's one line or None)."""
-    printer = None if saved is not None or args.json else PacketPrinter(args, sys.stdout)
+    printing = getattr(args, "print_too", False)  # --print: lines printed with -w too
+    printer = None
+    if (saved is None or printing) and records is None and not getattr(args, "count_only", False):
+        printer = PacketPrinter(args, sys.stdout)
     limit = args.count
     n = 0
     with Stop() as stop:
@@ -56,10 +60,10 @@ def consume(
                     try:
                         if saved is not None:
                             saved.write(skb)
-                        elif args.json:
-                            records.append(json_record(n + 1, skb))
-                        else:
-                            printer.print(skb)  # type: ignore[union-attr]
+                        if records is not None:
+                            records(json_record(n + 1, skb))
+                        elif printer is not None:
+                            printer.print(skb)
                     except BaseException:
                         for rest in batch[i + 1 :]:
                             rest.free()
@@ -67,6 +71,10 @@ def consume(
                     finally:
                         skb.free()
                     n += 1
+                if printer is not None:
+                    printer.flush()
+                elif records is not None:
+                    sys.stdout.flush()  # JSON as the packets come, a batch at a time
                 progress(n)
         except FileLimitReached as done:
             print(f"fragpool capture: {done}", file=sys.stderr)
@@ -75,6 +83,8 @@ def consume(
         except (SaveFileError, OSError, ValueError) as err:
             return n, one_line(err)
         finally:
+            if printer is not None:
+                printer.flush()  # the lines of a batch an error or a signal cut short
             if saved is not None:
                 try:
                     saved.close()

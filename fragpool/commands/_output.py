@@ -21,20 +21,32 @@ class PacketPrinter:
 
     def __init__(self, args: argparse.Namespace, out: Any) -> None:
         self.out = out
-        self.clock = Clock(getattr(args, "tflag", 0))
+        self.clock = Clock(getattr(args, "tflag", 0), nano=getattr(args, "nano", False))
+        self.number = 0 if getattr(args, "number", False) else None  # -#: packet numbers
         self.hex = getattr(args, "hex", 0)
         self.hex_ascii = getattr(args, "hex_ascii", 0)
         self.dissector = Dissector(
             quiet=getattr(args, "quiet", False),
             link=getattr(args, "link", False),
             dumping=bool(self.hex or self.hex_ascii),
+            absolute=getattr(args, "absolute", False),
         )
         self.ascii = getattr(args, "ascii", 0)
         self.verbose = getattr(args, "verbose", 0)
+        self.lines: list[str] = []  # this batch's lines, written at once by flush()
+
+    def flush(self) -> None:
+        """Write the lines printed since the last flush in one write."""
+        if self.lines:
+            self.out.write("".join(self.lines))
+            self.lines.clear()
 
     def print(self, skb: Any) -> None:
         data = bytes(skb)
         text = self.clock.stamp(skb.tstamp) + self.dissector.line(data, skb.linktype, skb.wire_len)
+        if self.number is not None:
+            self.number += 1
+            text = f"{self.number:5d}  {text}"
         if self.verbose:
             text += "\n    " + _scapy_summary(skb)
         for level, dump in (
@@ -47,7 +59,7 @@ class PacketPrinter:
                 if body:
                     text += dump(body)
                 break
-        self.out.write(text + "\n")
+        self.lines.append(text + "\n")
 
 
 def _scapy_summary(skb: Any) -> str:
@@ -88,16 +100,48 @@ def one_line(err: BaseException) -> str:
     return " ".join(text.split())
 
 
-def emit_json(out: Any, doc: dict, error: str | None, records: list | None, written: str) -> None:
-    """Print --json's one document: ``doc`` plus the error, and the records or the -w file."""
-    if error:
-        doc["error"] = error
-    if records is not None:
-        doc["records"] = records
-    else:
-        doc["written"] = written
-    json.dump(doc, out, default=str)
-    out.write("\n")
+class JsonStream:
+    """--json written as the capture goes, so it holds nothing in memory: the document's
+    opening keys, each packet's record as it comes, then the keys known only at the end
+    (count, stats, error). --json-lines: one JSON object per packet per line, then a last
+    line ``{"summary": {...}}`` with the same keys the document has."""
+
+    def __init__(self, out: Any, head: dict, *, lines: bool, records: bool) -> None:
+        self.out = out
+        self.head = head
+        self.lines = lines
+        self.records = records
+        self.n = 0
+        if not lines:
+            text = json.dumps(head, default=str)
+            out.write(text[:-1])  # the closing brace comes with the last keys
+            self.sep = ", " if head else ""
+            if records:
+                out.write(f'{self.sep}"records": [')
+                self.sep = ", "
+
+    def record(self, rec: dict) -> None:
+        """One packet's record."""
+        text = json.dumps(rec, default=str)
+        if self.lines:
+            self.out.write(text + "\n")
+        else:
+            self.out.write(f", {text}" if self.n else text)
+        self.n += 1
+
+    def finish(self, tail: dict, error: str | None) -> None:
+        """The keys known at the end (the error among them, if any) and the closing."""
+        if error:
+            tail = {**tail, "error": error}
+        if self.lines:
+            self.out.write(json.dumps({"summary": {**self.head, **tail}}, default=str) + "\n")
+            return
+        if self.records:
+            self.out.write("]")
+        for key, value in tail.items():
+            self.out.write(f"{self.sep}{json.dumps(key)}: {json.dumps(value, default=str)}")
+            self.sep = ", "
+        self.out.write("}\n")
 
 
 _JSON_DISSECTOR = Dissector()

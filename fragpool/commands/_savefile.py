@@ -5,9 +5,10 @@
 larger than SIZE millions of bytes: OUT, then OUT1, OUT2, ...; ``-W COUNT`` names them with
 a fixed number of digits (OUT0 .. OUT{COUNT-1}) and starts again at the first, a ring of
 files. With ``-G SECONDS`` the file is replaced every SECONDS (checked as packets arrive),
-OUT being a strftime(3) pattern of the local time; ``-W COUNT`` then stops the capture after
-COUNT files. These are tcpdump's rules. Each file is closed whole before the next opens, so
-a signal between packets leaves every file complete.
+OUT being a strftime(3) pattern of the local time (no number added unless -C is given
+too); ``-W COUNT`` then stops the capture after COUNT files. These are tcpdump's rules.
+Each file is closed whole before the next opens, so a signal between packets leaves every
+file complete.
 
 Every failure to open or write is a :class:`SaveFileError` whose message names the file.
 """
@@ -56,16 +57,19 @@ class SaveFiles:
         file_count: int | None = None,
         rotate_seconds: int | None = None,
         packet_buffered: bool = False,
+        nanosecond: bool = False,
     ) -> None:
         self.out = out
         self.packet_buffered = packet_buffered
+        self.nanosecond = nanosecond  # --nano: nanosecond pcap, else microseconds
         self.linktype = linktype
         self.snaplen = snaplen
         self.like = like
         self.limit = file_size * MEGA if file_size else None
         self.count = file_count
         self.seconds = rotate_seconds
-        self.digits = _digits(file_count) if file_count else 0
+        # numbered files are -C's: with -G alone the strftime pattern names each file
+        self.digits = _digits(file_count) if file_count and file_size else 0
         self.names: list[str] = []
         self.packets = 0
         self._number = 0
@@ -93,7 +97,9 @@ class SaveFiles:
             if self.like is not None and not name.endswith(".pcapng"):
                 self._writer = PcapWriter.like(self.like, target)
             else:
-                self._writer = open_dump(target, self.linktype, snaplen=self.snaplen)
+                self._writer = open_dump(
+                    target, self.linktype, snaplen=self.snaplen, nanosecond=self.nanosecond
+                )
         except OSError as err:
             raise SaveFileError(f"{shown}: {err.strerror or err}") from None
         if name not in self.names:

@@ -93,10 +93,18 @@ class Dissector:
     suppress_default_print). Holds the TCP conversations seen so far.
     """
 
-    def __init__(self, *, quiet: bool = False, link: bool = False, dumping: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        link: bool = False,
+        dumping: bool = False,
+        absolute: bool = False,
+    ) -> None:
         self.quiet = quiet
         self.link = link
         self.dumping = dumping
+        self.absolute = absolute  # -S: TCP sequence numbers as sent, not relative
         self._tcp: dict[tuple, tuple[int, int]] = {}
         self.hdrlen = 0  # the link-level header length of the last packet (for -x / -A)
 
@@ -273,7 +281,7 @@ class Dissector:
             return f"{ends}: tcp {length if length >= 0 else 0}"
         thseq = thack = 0
         rev = False
-        if flags & 0x10:
+        if flags & 0x10 and not self.absolute:
             seq, ack, thseq, thack, rev = self._relative(src, dst, sport, dport, seq, ack, flags)
         names = "".join(ch for bit, ch in _TCP_FLAGS if flags & bit) or "none"
         out = f"{ends}: Flags [{names}]"
@@ -402,8 +410,10 @@ class Clock:
     """tcpdump's timestamp column: ``-t`` count 0 (time of day), 1 (none), 2 (epoch),
     3 (delta since the previous packet), 4 (date and time), 5 (delta since the first)."""
 
-    def __init__(self, tflag: int) -> None:
+    def __init__(self, tflag: int, nano: bool = False) -> None:
         self.tflag = tflag
+        #: --nano / --time-stamp-precision=nano: 9 digits of fraction, not 6
+        self.unit, self.width = (1, 9) if nano else (1000, 6)
         self._first: int | None = None
         self._prev: int | None = None
 
@@ -412,23 +422,24 @@ class Clock:
         t = self.tflag
         if t == 1:
             return ""
+        unit, width = self.unit, self.width
         sec, ns = divmod(tstamp, 1_000_000_000)
-        us = ns // 1000
+        frac = f"{ns // unit:0{width}d}"
         if t == 0:
-            return time.strftime("%H:%M:%S", time.localtime(sec)) + f".{us:06d} "
+            return time.strftime("%H:%M:%S", time.localtime(sec)) + f".{frac} "
         if t == 2:
-            return f"{sec}.{us:06d} "
+            return f"{sec}.{frac} "
         if t == 4:
-            return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec)) + f".{us:06d} "
+            return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec)) + f".{frac} "
         if self._first is None:
             self._first = self._prev = tstamp
         since = self._prev if t == 3 else self._first
         self._prev = tstamp
-        delta = tstamp // 1000 - since // 1000  # tcpdump's deltas are in microseconds
+        delta = tstamp // unit - since // unit  # in the precision printed, as tcpdump's
         sign = "-" if delta < 0 else " "
-        secs, micros = divmod(abs(delta), 1_000_000)
+        secs, part = divmod(abs(delta), 1_000_000_000 // unit)
         hours, rest = divmod(secs, 3600)
-        return f"{sign}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}.{micros:06d} "
+        return f"{sign}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}.{part:0{width}d} "
 
 
 # -------------------------------------------------------------------------- dumps

@@ -4,9 +4,12 @@ tcpdump's habits: ``fragpool capture -r FILE [EXPRESSION ...]`` or ``-i IF``, a 
 trailing words or ``--filter EXPR`` (compiled by libpcap, run by fragpool on files and by
 the kernel on sockets), ``-r -`` reading standard input (gzip'd or not), ``-w OUT`` saving
 (``-w -``: standard output, nothing else written there), ``-C/-W/-G`` rotating the saved
-file, ``-c N``, and tcpdump's output options for the lines printed without ``-w``: ``-n``,
-``-e``, ``-q``, ``-t``..``-ttttt``, ``-x``/``-xx``/``-X``/``-XX``/``-A``, ``-v`` (scapy's
-summary too). ``--json`` prints one JSON document instead. ``-D`` lists the interfaces.
+file, ``-c N``, ``-F FILE``, ``--count``, and tcpdump's output options for the lines printed
+without ``-w`` (or with ``--print``): ``-n``, ``-e``, ``-q``, ``-t``..``-ttttt``,
+``-x``/``-xx``/``-X``/``-XX``/``-A``, ``-S``, ``-#``, ``--nano``, ``-v`` (scapy's summary
+too). ``--json`` prints one JSON document instead, written as it goes; ``--json-lines`` one
+object a line. ``-D`` lists the interfaces. The first line on stderr says what is read,
+as tcpdump's does.
 
 Bad input (a missing file, a filter that does not compile, an output file that cannot be
 written) is one line on stderr and exit status 1; bad arguments are argparse's usage error
@@ -23,7 +26,7 @@ from typing import Any
 from ..progress import Progress
 from ._args import add_debug, positive
 from ._capture_loop import consume, open_savefiles
-from ._output import emit_json, one_line
+from ._output import JsonStream, one_line
 from ._savefile import SaveFileError
 
 
@@ -48,6 +51,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     src.add_argument(
         "--lenient", action="store_true", help="skip damaged records instead of stopping"
+    )
+    src.add_argument(
+        "-F", dest="filter_file", metavar="FILE", help="read the filter expression from FILE"
+    )
+    src.add_argument(
+        "--count",
+        dest="count_only",
+        action="store_true",
+        help="with -r: print only how many packets (that the filter matched) the file has",
+    )
+    src.add_argument(
+        "-K",
+        "--dont-verify-checksums",
+        dest="no_checksums",
+        action="store_true",
+        help="do not verify checksums (fragpool never does: accepted for tcpdump's sake)",
     )
     save = parser.add_argument_group("saving")
     save.add_argument(
@@ -116,7 +135,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     out.add_argument("-A", dest="ascii", action="count", default=0, help="ASCII dump")
     out.add_argument("-v", dest="verbose", action="count", default=0, help="add scapy's summary")
-    out.add_argument("--json", action="store_true", help="print one JSON document")
+    out.add_argument(
+        "-S",
+        "--absolute-tcp-sequence-numbers",
+        dest="absolute",
+        action="store_true",
+        help="TCP sequence numbers as sent, not relative",
+    )
+    out.add_argument("-#", "--number", dest="number", action="store_true", help="number each line")
+    out.add_argument(
+        "--nano",
+        dest="nano",
+        action="store_true",
+        help="nanosecond time stamps: printed with 9 digits, and -w writes a nanosecond pcap",
+    )
+    out.add_argument(
+        "--time-stamp-precision",
+        choices=("micro", "nano"),
+        help="micro (the default) or nano, as --nano",
+    )
+    out.add_argument(
+        "--print",
+        dest="print_too",
+        action="store_true",
+        help="print the lines even with -w",
+    )
+    out.add_argument("--json", action="store_true", help="print one JSON document (streamed)")
+    out.add_argument(
+        "--json-lines",
+        action="store_true",
+        help="print one JSON object per packet per line, then a summary line",
+    )
     add_debug(parser)
     from ._live_capture import add_arguments as add_live_arguments
 
@@ -128,11 +177,37 @@ def check_arguments(args: argparse.Namespace) -> str | None:
     """Refuse contradictory options (argparse's usage error); the filter expression or None."""
     parser: argparse.ArgumentParser = args.parser
     words = " ".join(args.expression)
-    if args.filter is not None and words:
-        parser.error("give the filter once: as --filter EXPR or as trailing words, not both")
+    given = [w for w, v in (("--filter EXPR", args.filter), ("-F FILE", args.filter_file),
+                            ("trailing words", words)) if v]  # fmt: skip
+    if len(given) > 1:
+        parser.error(f"give the filter once: as {' or '.join(given)}, not both")
     expr = args.filter if args.filter is not None else (words or None)
+    if args.filter_file:
+        try:
+            with open(args.filter_file, encoding="utf-8") as f:
+                lines = [line.split("#", 1)[0] for line in f]  # tcpdump's -F: # comments
+        except (OSError, UnicodeDecodeError) as err:
+            parser.error(f"-F {args.filter_file}: {one_line(err)}")
+        expr = " ".join(" ".join(lines).split()) or None
+    if args.time_stamp_precision == "nano":
+        args.nano = True
+    elif args.time_stamp_precision == "micro" and args.nano:
+        parser.error("--nano and --time-stamp-precision=micro contradict each other")
+    if args.json and args.json_lines:
+        parser.error("--json prints one document, --json-lines one line a packet; give one")
+    args.json = args.json or args.json_lines
+    if args.count_only and not args.read:
+        parser.error("--count counts the packets of a file: give -r FILE")
+    if args.count_only and (args.write or args.json):
+        parser.error("--count prints only the count; drop -w and --json")
+    if args.print_too and not args.write:
+        parser.error("--print prints the lines with -w; without -w they are printed anyway")
+    if args.print_too and args.write == "-":
+        parser.error("--print and -w - both write to standard output; give one")
     if args.read and args.interface:
         parser.error("-r and -i name two sources; give one")
+    if (args.list_datalinks or args.datalink) and not args.interface:
+        parser.error("-L and -y are about a live interface: give -i IF")
     if not (args.read or args.interface or args.list_interfaces):
         parser.error("give a source: -r FILE, -i IF (or -D to list interfaces)")
     if args.json and args.write == "-":
@@ -199,13 +274,26 @@ def run_file(args: argparse.Namespace, expr: str | None) -> int:
         if not drop_or_say(args.user, "capture"):
             src.close()
             return 1
+    from ..io.files.linktypes import describe
+
     shown = "standard input" if args.read == "-" else args.read
+    print(
+        f"reading from file {'-' if args.read == '-' else args.read}, link-type "
+        f"{describe(src.linktype)}, snapshot length {src.snaplen}",
+        file=sys.stderr,
+    )
     total = os.path.getsize(args.read) if args.read != "-" and os.path.isfile(args.read) else 0
-    records: list[dict] = []
+    stream = None
+    if args.json:
+        head = {"source": shown, "linktype": src.linktype}
+        stream = JsonStream(sys.stdout, head, lines=args.json_lines, records=not args.write)
     with src, Progress() as bar:
         saved = None
         if args.write:
-            like = src if hasattr(src.fmt, "file_header") else None
+            # a copy keeps the input's pcap header unless the precision changes (tcpdump
+            # writes microseconds unless told --nano)
+            same = getattr(src.fmt, "nanosecond", False) == args.nano
+            like = src if hasattr(src.fmt, "file_header") and same else None
             try:
                 saved = open_savefiles(args, src.linktype, src.snaplen, like)
             except SaveFileError as err:
@@ -222,11 +310,18 @@ def run_file(args: argparse.Namespace, expr: str | None) -> int:
                 bar.update(f"{n} packets{pct}")
 
         # damage in the file ends the loop as an error, once every good packet was handled
-        n, error = consume(args, next_batch, saved, records, progress)
+        sink = stream.record if stream is not None and not args.write else None
+        n, error = consume(args, next_batch, saved, sink, progress)
         stats = dict(src.stats())
-    if args.json:
-        doc = {"source": shown, "linktype": src.linktype, "packets": n, "stats": stats}
-        emit_json(sys.stdout, doc, error, records if not args.write else None, args.write)
+    if stream is not None:
+        tail: dict = {"packets": n, "stats": stats}
+        if args.write:
+            tail["written"] = args.write
+        stream.finish(tail, error)
+    elif args.count_only:
+        sys.stdout.write(f"{n} packet{'' if n == 1 else 's'}\n")
+        if error:
+            print(f"fragpool capture: {error}", file=sys.stderr)
     else:
         sys.stdout.flush()
         if saved is not None and not error:

@@ -273,3 +273,50 @@ def test_a_full_disk_leaves_whole_records_and_says_how_many(tmp_path):
         assert out.stat().st_size == 24 + 1016 * len(got)
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+@live
+@pytest.mark.parametrize(("direction", "want"), [("in", 1111), ("out", 7777)])
+def test_direction_keeps_received_or_sent_frames(veth, tmp_path, direction, want):
+    """-Q in: the frames that came in (from the peer); -Q out: those this host sent."""
+    import socket
+
+    out = tmp_path / "dir.pcap"
+    proc = start("-i", veth.local, "--mode", "recvmmsg", "-Q", direction, "-c", "3",
+                 "-w", str(out))  # fmt: skip
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    sock.bind((veth.local, 0))
+    deadline = time.monotonic() + 15
+    seq = 0
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            trafgen_send(veth, [udp_frame(1111, 53, seq)])  # incoming
+            sock.send(udp_frame(7777, 53, seq, src_ip="10.77.0.1", dst_ip="10.77.0.2"))
+            seq += 1
+            time.sleep(0.05)
+    finally:
+        sock.close()
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    got = read_back(out)
+    assert len(got) == 3 and {int.from_bytes(g[34:36], "big") for g in got} == {want}
+
+
+@live
+def test_list_data_link_types_is_tcpdumps_and_y_takes_one(veth, tmp_path):
+    tcpdump = shutil.which("tcpdump") or "/usr/sbin/tcpdump"
+    ours = subprocess.run([*CMD, "-L", "-i", veth.local], capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    theirs = subprocess.run([tcpdump, "-L", "-i", veth.local], capture_output=True, text=True,
+                            timeout=30)  # fmt: skip
+    assert ours.returncode == 0, ours.stderr
+    mine, listed = ours.stderr.splitlines(), theirs.stderr.splitlines()  # tcpdump's: stderr
+    assert mine[0] == listed[0]  # "Data link types for IF (use option -y to set):"
+    assert mine[1:] == ["  EN10MB (Ethernet)"] and set(mine) <= set(listed)
+    out = tmp_path / "y.pcap"
+    proc = start("-i", veth.local, "-y", "EN10MB", "-c", "2", "-w", str(out))
+    _, err = feed_until_exit(veth, proc, [udp_frame(1, 2, 0)])
+    assert proc.returncode == 0, err
+    bad = subprocess.run([*CMD, "-i", veth.local, "-y", "DOCSIS", "-c", "1"],
+                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert bad.returncode == 2 and "-L lists its link types" in bad.stderr

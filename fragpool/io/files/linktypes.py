@@ -49,6 +49,31 @@ def max_snaplen(linktype: int) -> int:
     return _MAX_SNAPLEN.get(linktype, MAXIMUM_SNAPLEN)
 
 
+#: What tcpdump prints after a link type's name ("EN10MB (Ethernet)").
+_DESCRIPTIONS = {
+    "NULL": "BSD loopback",
+    "EN10MB": "Ethernet",
+    "RAW": "Raw IP",
+    "IEEE802_11": "802.11",
+    "LINUX_SLL": "Linux cooked v1",
+    "IEEE802_11_RADIO": "802.11 plus radiotap header",
+    "DBUS": "D-Bus",
+    "USBPCAP": "USB with USBPcap header",
+    "LINUX_SLL2": "Linux cooked v2",
+    "EBHSCR": "Elektrobit High Speed Capture and Replay (EBHSCR)",
+    "IPV4": "Raw IPv4",
+    "IPV6": "Raw IPv6",
+    "USER0": "USER 0",
+}
+
+
+def describe(linktype: int) -> str:
+    """``linktype`` as tcpdump's header lines name it: "EN10MB (Ethernet)"."""
+    short = name(linktype)
+    what = _DESCRIPTIONS.get(short)
+    return f"{short} ({what})" if what else short
+
+
 def name(linktype: int) -> str:
     """A short name for ``linktype`` (tcpdump's DLT name where fragpool knows it)."""
     return NAMES.get(linktype, f"LINKTYPE_{linktype}")
