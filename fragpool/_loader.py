@@ -55,6 +55,7 @@ MODULES = (
     "fragpool.driver.device",
     "fragpool.driver.wire",
     "fragpool.driver.xdp_wire",
+    "fragpool.commands._tcpdump",
 )
 
 ROOT = Path(__file__).resolve().parent

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import psutil
-
 
 class Snapshot(dict):
     """A plain dict of counters; ``later - earlier`` gives what changed in between.
@@ -37,6 +35,8 @@ def snapshot(**counters: Any) -> Snapshot:
 
 def rss_bytes() -> int:
     """Resident set size of this process now (psutil)."""
+    import psutil  # here, not at import: a short command never pays for it
+
     return psutil.Process(os.getpid()).memory_info().rss
 
 

@@ -15,25 +15,25 @@ stack) when it is a live interface.
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import json
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..driver import POOL_KINDS, FileWire, LiveWire, RxDevice
-from ..driver.constants import DEFAULT_BUDGET, DEFAULT_RING_SIZE, DEFAULT_RINGS
-from ..mm import PageAllocator
-from ..progress import Progress
-from ..stats import Snapshot
+# Only what the parser needs is imported here: `fragpool capture` loads this module too
+# (every command registers), and the driver itself is imported when it runs.
+from ..driver.constants import DEFAULT_BUDGET, DEFAULT_RING_SIZE, DEFAULT_RINGS, POOL_KINDS
 from ._args import add_debug, positive
-from ._privileges import PrivilegeError, drop_to
+
+if TYPE_CHECKING:
+    from ..driver import RxDevice
+    from ..stats import Snapshot
 
 #: The capture `fragpool driver` receives when given no source.
 #: The bundled sample capture, shipped inside the package (package data, so it is found in a
 #: wheel's site-packages as in a checkout).
-SAMPLE = Path(str(importlib.resources.files("fragpool") / "data" / "sample.pcap"))
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.pcap"  # package data
 
 COLUMNS = (
     ("packets", "packets"),
@@ -94,6 +94,8 @@ def _wire(args: argparse.Namespace) -> tuple[object, str]:
             raise ValueError("--xdp drives an interface's queues: give it -i IF")
         wire = XdpWire(args.interface, count=args.count, xdp_mode=args.xdp_mode)
         return wire, f"interface {args.interface} (AF_XDP)"
+    from ..driver import FileWire, LiveWire
+
     if args.interface:
         return LiveWire(args.interface, count=args.count), f"interface {args.interface}"
     path = Path(args.file) if args.file else SAMPLE
@@ -104,6 +106,9 @@ def _wire(args: argparse.Namespace) -> tuple[object, str]:
 
 
 def _device(args: argparse.Namespace, wire: object, pool: str) -> RxDevice:
+    from ..driver import RxDevice
+    from ..mm import PageAllocator
+
     allocator = None
     if args.xdp:  # the UMEM: one arena of the device's allocator (AF_XDP.md, gotcha 14)
         size = max(16 << 20, args.rings * args.ring_size * 4096 * 2)
@@ -258,6 +263,9 @@ def _rate(packets: int, seconds: float) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..progress import Progress
+    from ._privileges import PrivilegeError, drop_to
+
     for name in ("rings", "ring_size", "budget"):
         if getattr(args, name) < 1:
             print(f"fragpool driver: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)

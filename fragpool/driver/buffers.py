@@ -27,8 +27,7 @@ from __future__ import annotations
 from ..mm import NapiContext, Page, PageAllocator
 from ..mm.page_pool import PagePool
 from ..stats import Snapshot
-
-POOL_KINDS = ("frag", "page_pool", "naive")
+from .constants import POOL_KINDS
 
 
 class BufferSource:

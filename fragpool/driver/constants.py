@@ -21,6 +21,8 @@ MAX_JUMBO_FRAME_SIZE = 9728
 #: igb_alloc_mapped_page() takes USHRT_MAX - 1 extra references and keeps USHRT_MAX as bias.
 PAGECNT_BIAS_MAX = USHRT_MAX
 
+#: The buffer sources a ring may draw from (driver.buffers.make_source).
+POOL_KINDS = ("frag", "page_pool", "naive")
 #: Default geometry of the example device (igb: IGB_DEFAULT_RXD 256, NAPI weight 64).
 DEFAULT_RINGS = 4
 DEFAULT_RING_SIZE = 256
