@@ -14,7 +14,8 @@ ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 ASAN_DIR := build/asan
 
 .DEFAULT_GOAL := build
-.PHONY: build run test test-compiled test-pure test-asan test-debug tools lint format bench clean fuzz
+.PHONY: build run test test-compiled test-pure test-asan test-debug test-versions tools lint \
+	format bench clean fuzz
 
 $(DEPS): pyproject.toml
 	@echo "setting up $(VENV) (pip's output: $(LOG))"
@@ -57,8 +58,44 @@ run: $(STAMP)
 
 # The whole suite twice: compiled (every compiled module must be in use), then the same
 # sources interpreted; then the reader's fuzz and damage tests against an AddressSanitizer
-# build; then the reader's fuzz tests and the live tests once more in debug mode.
-test: test-compiled test-pure test-asan test-debug
+# build; then the reader's fuzz tests and the live tests once more in debug mode; then the
+# compiled suite on every other Python the package claims.
+test: test-compiled test-pure test-asan test-debug test-versions
+
+# The Pythons pyproject claims beyond $(PYTHON)'s (3.11): each gets a venv of its own
+# (.venv-3.12, ...) with fragpool built in place for it (compiled modules of different
+# Pythons sit side by side, their file names carry the ABI tag) and runs the compiled
+# suite. scripts/find-python finds each interpreter or installs it with pyenv, and fails
+# when it can do neither: a claimed version is never skipped.
+EXTRA_PYTHONS := 3.12 3.13
+# The scapy each runs with: the versions users have (the main .venv gets the newest), so
+# fragpool.scapy.L2ListenSocket is tested against each.
+SCAPY_3.12 := 2.5.0
+SCAPY_3.13 := 2.6.1
+.PRECIOUS: .venv-%/.deps .venv-%/.built
+test-versions: $(addprefix test-python,$(EXTRA_PYTHONS))
+
+.venv-%/.deps: pyproject.toml
+	@py=$$(scripts/find-python $*) && echo "setting up .venv-$* ($$py)" && \
+	  $$py -m venv .venv-$*
+	@: >.venv-$*/install.log
+	@.venv-$*/bin/python -m pip install -q --upgrade pip >>.venv-$*/install.log 2>&1 \
+	  || { cat .venv-$*/install.log; exit 1; }
+	@.venv-$*/bin/python -m pip install -q 'setuptools>=77' 'Cython>=3.1' wheel \
+	  >>.venv-$*/install.log 2>&1 || { cat .venv-$*/install.log; exit 1; }
+	@FRAGPOOL_NO_EXTENSIONS=1 .venv-$*/bin/python -m pip install -q --no-build-isolation \
+	  -e '.[test,bench,dev]' 'scapy==$(SCAPY_$*)' >>.venv-$*/install.log 2>&1 \
+	  || { cat .venv-$*/install.log; exit 1; }
+	@touch $@
+
+.venv-%/.built: .venv-%/.deps $(SOURCES)
+	@echo "compiling fragpool's core for Python $*"
+	@.venv-$*/bin/python setup.py -q build_ext --inplace -j 2 >>.venv-$*/install.log 2>&1 \
+	  || { cat .venv-$*/install.log; exit 1; }
+	@touch $@
+
+test-python%: .venv-%/.built tools
+	FRAGPOOL_REQUIRE_EXTENSIONS=1 .venv-$*/bin/pytest -q -p no:cacheprovider
 
 test-compiled: $(STAMP) tools
 	FRAGPOOL_REQUIRE_EXTENSIONS=1 $(VENV)/bin/pytest -q
@@ -117,7 +154,7 @@ bench: $(STAMP) tools
 	-$(PY) benchmarks/bench_live.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(addprefix .venv-,$(EXTRA_PYTHONS)) build *.egg-info
 	find fragpool \( -name '*.so' -o -name '*.c' -o -name '*.html' \) -delete
 	rm -f fragpool/_build_info.json
 
