@@ -1,6 +1,7 @@
-"""The README's Python examples run as written, in order, as one session: the file examples
-on a pcapng named as the README names it, with a capture on standard input; the live one
-inside a network namespace of the test's own, where a veth end is called eth0."""
+"""The README's Python examples run as written: the file examples in order as one session in
+an empty directory (the first makes the capture.pcapng the others read), with a capture on
+standard input; the live ones (open_live, asyncio, scapy) each inside a network namespace
+of the test's own, where a veth end is called eth0."""
 
 from __future__ import annotations
 
@@ -26,11 +27,16 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
-def test_file_and_memory_examples_run_as_written(tmp_path):
-    from fragpool.cli import main
+LIVE = ("open_live", "L2ListenSocket")
 
-    assert main(["capture", "-r", str(SAMPLE), "-w", str(tmp_path / "capture.pcapng")]) == 0
-    code = "\n".join(b for b in BLOCKS if "open_live" not in b)
+
+def _live(block: str) -> bool:
+    return any(word in block for word in LIVE)
+
+
+def test_file_and_memory_examples_run_as_written(tmp_path):
+    """In an empty directory: the first example makes the capture.pcapng the others read."""
+    code = "\n".join(b for b in BLOCKS if not _live(b))
     with open(SAMPLE, "rb") as stdin:
         proc = subprocess.run([sys.executable, "-c", code], stdin=stdin, capture_output=True,
                               text=True, timeout=120, cwd=tmp_path, env=_env())  # fmt: skip
@@ -40,7 +46,8 @@ def test_file_and_memory_examples_run_as_written(tmp_path):
 
 @pytest.mark.live
 def test_live_example_runs_as_written_on_an_eth0_of_our_own():
-    (block,) = [b for b in BLOCKS if "open_live" in b]
+    blocks = [b for b in BLOCKS if _live(b)]
+    assert len(blocks) >= 3  # open_live, asyncio, scapy
     ns = f"fp-readme-{secrets.token_hex(3)}"
     run = lambda *a: subprocess.run(a, check=True, capture_output=True, timeout=30)  # noqa: E731
     run("ip", "netns", "add", ns)
@@ -48,10 +55,12 @@ def test_live_example_runs_as_written_on_an_eth0_of_our_own():
         run("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
         run("ip", "-n", ns, "link", "set", "eth0", "up")
         run("ip", "-n", ns, "link", "set", "eth1", "up")
-        code = "import fragpool\n" + block
-        proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code],
-                              capture_output=True, text=True, timeout=60, env=_env())  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        assert "packets" in proc.stdout.splitlines()[-1]  # the stats line after the timeout
+        for block in blocks:
+            code = "import fragpool\n" + block
+            proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code],
+                                  capture_output=True, text=True, timeout=60,
+                                  env=_env())  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+            assert "packets" in proc.stdout.splitlines()[-1]  # the count after the timeout
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
