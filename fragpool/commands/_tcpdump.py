@@ -416,6 +416,14 @@ class Clock:
         self.unit, self.width = (1, 9) if nano else (1000, 6)
         self._first: int | None = None
         self._prev: int | None = None
+        self._sec = -1  # the second whose local time is in _clock (one strftime a second)
+        self._clock = ""
+
+    def _local(self, sec: int, fmt: str) -> str:
+        if sec != self._sec:
+            self._sec = sec
+            self._clock = time.strftime(fmt, time.localtime(sec))
+        return self._clock
 
     def stamp(self, tstamp: int) -> str:
         """The column with its trailing space ('' for -t)."""
@@ -426,11 +434,11 @@ class Clock:
         sec, ns = divmod(tstamp, 1_000_000_000)
         frac = f"{ns // unit:0{width}d}"
         if t == 0:
-            return time.strftime("%H:%M:%S", time.localtime(sec)) + f".{frac} "
+            return f"{self._local(sec, '%H:%M:%S')}.{frac} "
         if t == 2:
             return f"{sec}.{frac} "
         if t == 4:
-            return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec)) + f".{frac} "
+            return f"{self._local(sec, '%Y-%m-%d %H:%M:%S')}.{frac} "
         if self._first is None:
             self._first = self._prev = tstamp
         since = self._prev if t == 3 else self._first
