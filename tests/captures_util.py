@@ -8,6 +8,7 @@ import random
 import shutil
 import struct
 import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -159,3 +160,18 @@ def read_all(path: Path | str, **kw) -> list[dict]:
             )
             skb.free()
     return out
+
+
+def slow_writer(records: int, gap: float) -> list[str]:
+    """A command that writes a pcap to its stdout one 60-byte record at a time, ``gap``
+    seconds apart (a slow pipe: tcpdump -w - on a quiet link)."""
+    script = (
+        "import struct, sys, time\n"
+        "out = sys.stdout.buffer\n"
+        "out.write(struct.pack('<IHHiIII', 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))\n"
+        f"for i in range({records}):\n"
+        "    out.write(struct.pack('<IIII', 1, i, 60, 60) + bytes([i]) * 60)\n"
+        "    out.flush()\n"
+        f"    time.sleep({gap})\n"
+    )
+    return [sys.executable, "-c", script]

@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-F", dest="filter_file", metavar="FILE", help="read the filter expression from FILE"
     )
     src.add_argument(
+        "-V", dest="file_list", metavar="FILE", help="(tcpdump's list of files: refused, see -r)"
+    )
+    src.add_argument(
         "--count",
         dest="count_only",
         action="store_true",
@@ -204,6 +207,11 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         parser.error("--print prints the lines with -w; without -w they are printed anyway")
     if args.print_too and args.write == "-":
         parser.error("--print and -w - both write to standard output; give one")
+    if args.file_list:
+        parser.error(
+            f"-V {args.file_list}: reading a list of files is not supported; run capture -r "
+            "once per file, or merge them first (mergecap -w all.pcapng FILE ...)"
+        )
     if args.read and args.interface:
         parser.error("-r and -i name two sources; give one")
     if (args.list_datalinks or args.datalink) and not args.interface:

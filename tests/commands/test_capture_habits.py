@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from captures_util import need_tool, pcapng_file, read_all
+from captures_util import need_tool, pcapng_file, read_all, slow_writer
 from filter_corpus import write_corpus
 
 from fragpool.cli import main
@@ -317,23 +317,12 @@ def test_verbose_adds_scapys_summary(corpus, capsys):
     )
 
 
-SLOW_WRITER = """
-import struct, sys, time
-out = sys.stdout.buffer
-out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-for i in range(10):
-    out.write(struct.pack("<IIII", 1, i, 60, 60) + bytes([i]) * 60)
-    out.flush()
-    time.sleep(0.4)
-"""
-
-
 def test_a_slow_pipe_hands_out_each_record_as_it_arrives():
     import subprocess
     import sys
     import time
 
-    writer = subprocess.Popen([sys.executable, "-c", SLOW_WRITER], stdout=subprocess.PIPE)
+    writer = subprocess.Popen(slow_writer(10, 0.4), stdout=subprocess.PIPE)
     t0 = time.monotonic()
     try:
         proc = subprocess.run(

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from captures_util import need_tool, read_all
+from captures_util import need_tool, read_all, slow_writer
 from filter_corpus import write_corpus
 
 from fragpool.commands._live_capture import live_options
@@ -103,21 +103,10 @@ def test_json_is_one_document_and_json_lines_one_object_a_packet():
     assert rows[-1]["summary"]["packets"] == 7 and rows[-1]["summary"]["source"] == str(SAMPLE)
 
 
-SLOW_WRITER = """
-import struct, sys, time
-out = sys.stdout.buffer
-out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-for i in range(6):
-    out.write(struct.pack("<IIII", 1, i, 60, 60) + bytes([i]) * 60)
-    out.flush()
-    time.sleep(0.5)
-"""
-
-
 @pytest.mark.parametrize("flag", ["--json", "--json-lines"])
 def test_json_is_written_as_the_packets_come(flag):
     """The first record is on stdout while the input is still coming: nothing is held."""
-    writer = subprocess.Popen([sys.executable, "-c", SLOW_WRITER], stdout=subprocess.PIPE)
+    writer = subprocess.Popen(slow_writer(6, 0.5), stdout=subprocess.PIPE)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([*CAPTURE, "-r", "-", flag], stdin=writer.stdout,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
@@ -177,3 +166,10 @@ def test_live_options_are_tcpdumps():
 def test_i_any_is_refused_with_what_to_do_instead():
     proc = run("-i", "any", "-c", "1")
     assert proc.returncode == 2 and "-i any" in proc.stderr and "-D lists them" in proc.stderr
+
+
+def test_a_list_of_files_is_refused_with_what_to_do_instead(tmp_path):
+    listing = tmp_path / "files"
+    listing.write_text(f"{SAMPLE}\n")
+    proc = run("-V", str(listing))
+    assert proc.returncode == 2 and "once per file" in proc.stderr and "mergecap" in proc.stderr

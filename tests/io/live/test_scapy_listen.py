@@ -113,6 +113,41 @@ def test_frames_taken_from_the_ring_are_visible_to_select(veth):
 
 
 @live
+def test_sessions_and_sniff_source_use_it_through_conf(veth):
+    """conf.L2listen reaches scapy's sessions and its pipe tool's SniffSource unchanged."""
+    from scapy.pipetool import PipeEngine, QueueSink
+    from scapy.scapypipes import SniffSource
+    from scapy.sessions import TCPSession
+
+    saved = conf.L2listen
+    conf.L2listen = L2ListenSocket
+    try:
+        frames = [udp_frame(7300, 53, i, size=100) for i in range(20)]
+        sniffer = AsyncSniffer(iface=veth.local, session=TCPSession, count=5,
+                               filter="udp port 7300")  # fmt: skip
+        sniffer.start()
+        time.sleep(0.5)
+        trafgen_send(veth, frames)
+        sniffer.join(timeout=10)
+        assert [udp_seq(bytes(p)) for p in sniffer.results] == list(range(5))
+        source = SniffSource(iface=veth.local, filter="udp port 7300")
+        sink = QueueSink()
+        source > sink  # noqa: B015 - scapy's pipe operator
+        engine = PipeEngine(source)
+        engine.start()
+        try:
+            time.sleep(0.5)
+            assert isinstance(source.s, L2ListenSocket)
+            trafgen_send(veth, frames[:3])
+            got = [sink.recv(5) for _ in range(3)]
+        finally:
+            engine.stop()
+        assert [udp_seq(bytes(p)) for p in got] == [0, 1, 2]
+    finally:
+        conf.L2listen = saved
+
+
+@live
 def test_a_bad_filter_is_an_error_at_construction(veth):
     with pytest.raises(FilterError):
         L2ListenSocket(iface=veth.local, filter="port not-a-port")
