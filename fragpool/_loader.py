@@ -56,6 +56,7 @@ MODULES = (
     "fragpool.driver.wire",
     "fragpool.driver.xdp_wire",
     "fragpool.commands._tcpdump",
+    "fragpool.commands._fast_lines",
 )
 
 ROOT = Path(__file__).resolve().parent

@@ -1,7 +1,7 @@
 # C types of fragpool/_native.py (augmenting declarations; the .py is the source).
 import cython
 from cpython.pythread cimport PyThread_get_thread_ident
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 @cython.locals(view="const unsigned char[::1]")
 cdef const unsigned char *buffer_address(buf) except NULL
@@ -142,3 +142,47 @@ cdef void put_u64(object view, Py_ssize_t at, Py_ssize_t base,
                   unsigned long long value) noexcept
 cdef void prefetch(Py_ssize_t addr) noexcept
 cdef void zero(object mv, Py_ssize_t addr, Py_ssize_t size) noexcept
+
+
+# The line buffer's text (put_dec, put_ip6): decimal digits and inet_ntop(3) in C.
+cdef extern from *:
+    """
+    #include <arpa/inet.h>
+    #include <string.h>
+    #include <sys/socket.h>
+    static inline Py_ssize_t fp_put_dec(unsigned char *out, Py_ssize_t pos,
+                                        unsigned long long v, int width) {
+        unsigned char tmp[24];
+        int n = 0;
+        do { tmp[n++] = (unsigned char)('0' + v % 10); v /= 10; } while (v);
+        while (n < width) tmp[n++] = '0';
+        for (int i = 0; i < n; i++) out[pos + i] = tmp[n - 1 - i];
+        return pos + n;
+    }
+    static inline Py_ssize_t fp_put_ip6(unsigned char *out, Py_ssize_t pos,
+                                        const unsigned char *addr) {
+        char text[INET6_ADDRSTRLEN];
+        if (inet_ntop(AF_INET6, addr, text, sizeof text) == NULL) return pos;
+        size_t n = strlen(text);
+        memcpy(out + pos, text, n);
+        return pos + (Py_ssize_t)n;
+    }
+    """
+    Py_ssize_t fp_put_dec(unsigned char *out, Py_ssize_t pos, unsigned long long v,
+                          int width) noexcept nogil
+    Py_ssize_t fp_put_ip6(unsigned char *out, Py_ssize_t pos,
+                          const unsigned char *addr) noexcept nogil
+
+@cython.locals(view="unsigned char[::1]")
+cdef unsigned char *writable_address(buf) except NULL
+cdef unsigned char *address_bytes(Py_ssize_t addr, Py_ssize_t n) noexcept
+@cython.locals(n=Py_ssize_t)
+cdef Py_ssize_t put_bytes(unsigned char *out, Py_ssize_t pos, bytes data) noexcept
+cdef Py_ssize_t put_dec(unsigned char *out, Py_ssize_t pos, unsigned long long value) noexcept
+cdef Py_ssize_t put_dec_width(unsigned char *out, Py_ssize_t pos, unsigned long long value,
+                              int width) noexcept
+@cython.locals(i=int)
+cdef Py_ssize_t put_ip4(unsigned char *out, Py_ssize_t pos, const unsigned char *p,
+                        Py_ssize_t at) noexcept
+cdef Py_ssize_t put_ip6(unsigned char *out, Py_ssize_t pos, const unsigned char *p,
+                        Py_ssize_t at) noexcept

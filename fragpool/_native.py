@@ -222,6 +222,78 @@ def recv_mmsg(fd: int, msgs_addr: int, template_addr: int, iov, iov_addr: int,  
     return n if n >= 0 else -ctypes.get_errno()
 
 
+# Text written into a line buffer (the tcpdump lines of `fragpool capture`): ``out`` is
+# writable_address(bytearray) and ``pos`` the next free byte; each helper returns the byte
+# after what it wrote. The caller keeps enough room free (these do not check).
+
+
+def writable_address(buf):  # noqa: ANN001, ANN201 - a C pointer when compiled
+    """Where the helpers below write into the bytearray ``buf`` (its first byte compiled,
+    ``buf`` itself interpreted); valid while ``buf`` is not resized."""
+    if cython.compiled:
+        view = buf
+        if view.shape[0] == 0:
+            raise ValueError("no room to write into an empty buffer")
+        return cython.address(view[0])
+    return buf
+
+
+def address_bytes(addr: int, n: int):  # noqa: ANN201 - a C pointer when compiled
+    """The ``n`` bytes at address ``addr`` (an skb's linear data) to read with ``p[i]``:
+    the address itself compiled, a copy of the bytes interpreted."""
+    if cython.compiled:
+        return cython.cast(cython.p_uchar, addr)
+    return ctypes.string_at(addr, n)
+
+
+def put_bytes(out, pos: int, data: bytes) -> int:  # noqa: ANN001
+    """``data`` at ``pos``."""
+    n = len(data)
+    if cython.compiled:
+        memcpy(out + pos, cython.cast(cython.p_char, data), n)  # noqa: F821 - libc.string
+    else:
+        out[pos : pos + n] = data
+    return pos + n
+
+
+def put_dec(out, pos: int, value: int) -> int:  # noqa: ANN001
+    """``value`` (>= 0) in decimal."""
+    if cython.compiled:
+        return fp_put_dec(out, pos, value, 0)  # noqa: F821 - declared in _native.pxd
+    text = b"%d" % value
+    out[pos : pos + len(text)] = text
+    return pos + len(text)
+
+
+def put_dec_width(out, pos: int, value: int, width: int) -> int:  # noqa: ANN001
+    """``value`` (>= 0) in decimal, zero-padded to ``width`` digits."""
+    if cython.compiled:
+        return fp_put_dec(out, pos, value, width)  # noqa: F821 - declared in _native.pxd
+    text = b"%0*d" % (width, value)
+    out[pos : pos + len(text)] = text
+    return pos + len(text)
+
+
+def put_ip4(out, pos: int, p, at: int) -> int:  # noqa: ANN001
+    """The IPv4 address at ``at`` of ``p`` as a.b.c.d."""
+    for i in range(4):
+        if i:
+            out[pos] = 46  # "."
+            pos += 1
+        pos = put_dec(out, pos, p[at + i])
+    return pos
+
+
+def put_ip6(out, pos: int, p, at: int) -> int:  # noqa: ANN001
+    """The IPv6 address at ``at`` of ``p`` as inet_ntop(3) writes it (what Python's
+    socket.inet_ntop returns: the same libc call)."""
+    if cython.compiled:
+        return fp_put_ip6(out, pos, p + at)  # noqa: F821 - declared in _native.pxd
+    import socket
+
+    return put_bytes(out, pos, socket.inet_ntop(socket.AF_INET6, bytes(p[at : at + 16])).encode())
+
+
 def thread_ident() -> int:
     """threading.get_ident(), without a Python call when compiled."""
     if cython.compiled:

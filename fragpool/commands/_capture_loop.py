@@ -40,14 +40,18 @@ def consume(
     saved: SaveFiles | None,
     records: Callable[[dict], None] | None,
     progress: Callable[[int], None],
+    *,
+    live: bool = False,
 ) -> tuple[int, str | None]:
     """The capture loop both sources share: take batches until -c N, the end (``None``), a
     signal or an error; write, print or record each packet and free it. Returns (packets
-    handled, the error's one line or None)."""
+    handled, the error's one line or None). ``live``: the lines of each batch are written
+    as it ends (a file's gather in a buffer)."""
     printing = getattr(args, "print_too", False)  # --print: lines printed with -w too
     printer = None
     if (saved is None or printing) and records is None and not getattr(args, "count_only", False):
         printer = PacketPrinter(args, sys.stdout)
+    each_line = getattr(args, "line_buffered", False)  # -l
     limit = args.count
     n = 0
     with Stop() as stop:
@@ -64,6 +68,8 @@ def consume(
                             records(json_record(n + 1, skb))
                         elif printer is not None:
                             printer.print(skb)
+                            if each_line:
+                                printer.flush()
                     except BaseException:
                         for rest in batch[i + 1 :]:
                             rest.free()
@@ -72,7 +78,7 @@ def consume(
                         skb.free()
                     n += 1
                 if printer is not None:
-                    printer.flush()
+                    printer.flush(live)
                 elif records is not None:
                     sys.stdout.flush()  # JSON as the packets come, a batch at a time
                 progress(n)

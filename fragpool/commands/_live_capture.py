@@ -233,7 +233,7 @@ def run_live(args: argparse.Namespace, expr: str | None) -> int:
             stream = JsonStream(sys.stdout, head, lines=args.json_lines, records=saved is None)
         try:
             sink = stream.record if stream is not None and saved is None else None
-            n, error = consume(args, next_batch, saved, sink, progress)
+            n, error = consume(args, next_batch, saved, sink, progress, live=True)
         finally:
             stats = dict(cap.stats())
             cap.close()

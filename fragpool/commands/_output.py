@@ -12,6 +12,7 @@ import signal
 import threading
 from typing import Any
 
+from ._fast_lines import CAPACITY, LineWriter
 from ._tcpdump import Clock, Dissector, ascii_dump, hex_ascii_dump, hex_dump
 
 
@@ -34,10 +35,22 @@ class PacketPrinter:
         self.ascii = getattr(args, "ascii", 0)
         self.verbose = getattr(args, "verbose", 0)
         self.lines: list[str] = []  # this batch's lines, written at once by flush()
+        #: the plain lines (no -e, -#, -v or dump) are written as bytes by a LineWriter
+        plain = not (self.dissector.link or self.number is not None or self.verbose)
+        plain = plain and not (self.hex or self.hex_ascii or self.ascii)
+        self.fast = LineWriter(_binary_sink(out), self.clock, self.dissector) if plain else None
+        if self.fast is not None:
+            self.print = self.fast.write  # type: ignore[method-assign]
 
-    def flush(self) -> None:
-        """Write the lines printed since the last flush in one write."""
-        if self.lines:
+    def flush(self, eager: bool = True) -> None:
+        """Write the lines printed since the last flush (``eager=False``: only once a
+        buffer's worth has gathered, for a file read to its end)."""
+        if self.fast is not None:
+            if eager or self.fast.pos >= CAPACITY // 2:
+                self.fast.flush()
+                if eager:
+                    _flush_binary(self.out)
+        elif self.lines:
             self.out.write("".join(self.lines))
             self.lines.clear()
 
@@ -60,6 +73,26 @@ class PacketPrinter:
                     text += dump(body)
                 break
         self.lines.append(text + "\n")
+
+
+def _binary_sink(out: Any) -> Any:
+    """Where bytes of lines go for the text stream ``out``: its binary buffer (after what
+    the text layer holds), or the text decoded for a stream that has none (io.StringIO)."""
+    binary = getattr(out, "buffer", None)
+    if binary is None:
+        return lambda data: out.write(bytes(data).decode())
+
+    def write(data: Any) -> None:
+        out.flush()  # anything written as text before comes first
+        binary.write(data)
+
+    return write
+
+
+def _flush_binary(out: Any) -> None:
+    binary = getattr(out, "buffer", None)
+    if binary is not None:
+        binary.flush()
 
 
 def _scapy_summary(skb: Any) -> str:

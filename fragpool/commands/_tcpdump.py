@@ -198,7 +198,7 @@ class Dissector:
         offset = (frag & 0x1FFF) * 8
         if offset:  # a later fragment: no transport header in it
             return f"{name}{src} > {dst}: ip-proto-{proto}"
-        return name + self._transport(proto, l4, paylen, src, dst, True)
+        return name + self._transport(proto, l4, paylen, src, dst, True, ip[12:16], ip[16:20])
 
     # ---------------------------------------------------------------------- IPv6
     def _ipv6(self, ip: bytes, length: int) -> str:
@@ -209,7 +209,7 @@ class Dissector:
         src, dst = _ip6(ip[8:24]), _ip6(ip[24:40])
         body = ip[40 : 40 + plen]
         if nxt in (6, 17):
-            return name + self._transport(nxt, body, plen, src, dst, True)
+            return name + self._transport(nxt, body, plen, src, dst, True, ip[8:24], ip[24:40])
         out = f"{name}{src} > {dst}: "
         pos = 0
         while nxt in _IPV6_EXT:
@@ -242,14 +242,25 @@ class Dissector:
                 out += f"{_IPV6_EXT[nxt]} "
             pos += size
             nxt = hnxt
-        return out + self._transport(nxt, body[pos:], plen - pos, src, dst, False)
+        return out + self._transport(
+            nxt, body[pos:], plen - pos, src, dst, False, ip[8:24], ip[24:40]
+        )
 
     # ---------------------------------------------------------------------- transports
     def _transport(
-        self, proto: int, l4: bytes, paylen: int, src: str, dst: str, addrs: bool
+        self,
+        proto: int,
+        l4: bytes,
+        paylen: int,
+        src: str,
+        dst: str,
+        addrs: bool,
+        sa: bytes,
+        da: bytes,
     ) -> str:
         """``addrs``: the transport prints the addresses with its ports (tcpdump does when
-        it follows the IP header directly), else the ports alone."""
+        it follows the IP header directly), else the ports alone. ``sa``/``da``: the
+        addresses as sent (TCP's conversations are keyed by them)."""
         if proto == 17:
             if len(l4) < 8:
                 return f"{src} > {dst}:  [|udp]" if addrs else " [|udp]"
@@ -257,7 +268,7 @@ class Dissector:
             ends = f"{src}.{sport} > {dst}.{dport}" if addrs else f"{sport} > {dport}"
             return f"{ends}: UDP, length {ulen - 8 if ulen >= 8 else ulen}"
         if proto == 6:
-            return self._tcp_line(l4, paylen, src, dst, addrs)
+            return self._tcp_line(l4, paylen, src, dst, addrs, sa, da)
         head = f"{src} > {dst}: " if addrs else ""
         if proto == 1:
             return head + self._icmp(l4, paylen)
@@ -267,7 +278,9 @@ class Dissector:
             return f"{src} > {dst}:  ip-proto-{proto} {paylen}"
         return f"ip-proto-{proto} {paylen}"
 
-    def _tcp_line(self, t: bytes, paylen: int, src: str, dst: str, addrs: bool) -> str:
+    def _tcp_line(
+        self, t: bytes, paylen: int, src: str, dst: str, addrs: bool, sa: bytes, da: bytes
+    ) -> str:
         if len(t) < 20:
             return f"{src} > {dst}:  [|tcp]" if addrs else " [|tcp]"
         sport, dport, seq, ack, off_flags, win, _sum, urp = struct.unpack_from("!HHIIHHHH", t)
@@ -282,7 +295,7 @@ class Dissector:
         thseq = thack = 0
         rev = False
         if flags & 0x10 and not self.absolute:
-            seq, ack, thseq, thack, rev = self._relative(src, dst, sport, dport, seq, ack, flags)
+            seq, ack, thseq, thack, rev = self.relative(sa, da, sport, dport, seq, ack, flags)
         names = "".join(ch for bit, ch in _TCP_FLAGS if flags & bit) or "none"
         out = f"{ends}: Flags [{names}]"
         if length > 0 or flags & 0x07:
@@ -295,16 +308,16 @@ class Dissector:
         if flags & 0x20:
             out += f", urg {urp}"
         if hlen > 20:
-            opts = _tcp_options(t[20:hlen], thack if not rev else thseq)
+            opts = tcp_options(t[20:hlen], thack if not rev else thseq)
             out += f", options [{opts}]"
         return out + f", length {length}"
 
-    def _relative(
-        self, src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int
+    def relative(
+        self, a: bytes, b: bytes, sport: int, dport: int, seq: int, ack: int, flags: int
     ) -> tuple[int, int, int, int, bool]:
         """tcpdump's relative sequence numbers: the first ACK-bearing packet of a
-        conversation (or any SYN) records its numbers; later ones print differences."""
-        a, b = _addr_bytes(src), _addr_bytes(dst)
+        conversation (or any SYN) records its numbers; later ones print differences.
+        ``a``/``b``: the source and destination addresses as sent."""
         rev = a > b or (a == b and sport > dport)
         conv = (b, a, dport, sport) if rev else (a, b, sport, dport)
         known = self._tcp.get(conv)
@@ -360,12 +373,7 @@ class Dissector:
         return f"ICMP6, {name}, length {paylen}"
 
 
-def _addr_bytes(text: str) -> bytes:
-    family = socket.AF_INET6 if ":" in text else socket.AF_INET
-    return socket.inet_pton(family, text)
-
-
-def _tcp_options(opts: bytes, base: int) -> str:
+def tcp_options(opts: bytes, base: int) -> str:
     """tcpdump's option list: mss, wscale, sackOK, sack (relative to ``base``), TS, nop, eol."""
     out: list[str] = []
     i = 0

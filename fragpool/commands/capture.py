@@ -147,6 +147,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     out.add_argument("-#", "--number", dest="number", action="store_true", help="number each line")
     out.add_argument(
+        "-l",
+        dest="line_buffered",
+        action="store_true",
+        help="write each line as it is printed (else a buffer's worth at a time, as stdio)",
+    )
+    out.add_argument(
         "--nano",
         dest="nano",
         action="store_true",

@@ -336,3 +336,30 @@ def test_a_slow_pipe_hands_out_each_record_as_it_arrives():
     assert proc.returncode == 0, proc.stderr
     assert len([ln for ln in proc.stdout.splitlines() if ln[:1].isdigit()]) == 2
     assert took < 2.5  # the writer takes 4 s: -c 2 ends after the second record arrives
+
+
+@pytest.mark.parametrize("flag", ["-l", None])
+def test_l_writes_each_line_as_it_is_printed(flag):
+    """tcpdump's -l: each line reaches a pipe when its packet is read; without it lines are
+    gathered (as stdio does) and reach the pipe at the end."""
+    import select
+
+    writer = subprocess.Popen(slow_writer(3, 1.0), stdout=subprocess.PIPE)
+    args = ["capture", "-r", "-", *([flag] if flag else [])]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    reader = subprocess.Popen(fragpool_cmd(*args), stdin=writer.stdout, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+    try:
+        ready, _, _ = select.select([reader.stdout], [], [], 2.5)  # 1 or 2 records are out
+        early = os.read(reader.stdout.fileno(), 65536) if ready else b""
+        rest = reader.communicate(timeout=30)[0]
+    finally:
+        writer.kill()
+        writer.wait()
+        reader.kill()
+    stamped = [ln for ln in (early + rest).splitlines() if ln[:1].isdigit()]
+    assert len(stamped) == 3
+    if flag:
+        assert early[:1].isdigit() and early.endswith(b"\n")
+    else:
+        assert early == b""
