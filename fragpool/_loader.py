@@ -44,6 +44,7 @@ MODULES = (
     "fragpool.io.bpf.interp",
     "fragpool.io.files.pcap",
     "fragpool.io.files.pcapng",
+    "fragpool.io.files.pcap_records",
     "fragpool.io.files.reader",
     "fragpool.io.live.pool_cursor",
     "fragpool.io.live.ring_receive",

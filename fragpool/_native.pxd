@@ -1,5 +1,6 @@
 # C types of fragpool/_native.py (augmenting declarations; the .py is the source).
 import cython
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.string cimport memcpy, memset
 
@@ -186,3 +187,28 @@ cdef Py_ssize_t put_ip4(unsigned char *out, Py_ssize_t pos, const unsigned char 
                         Py_ssize_t at) noexcept
 cdef Py_ssize_t put_ip6(unsigned char *out, Py_ssize_t pos, const unsigned char *p,
                         Py_ssize_t at) noexcept
+
+# Appending to a writer's pending bytes (pcap_records): a resize and a copy, no object.
+cdef extern from *:
+    """
+    static inline void fp_store_u32x4(char *at, unsigned int a, unsigned int b,
+                                      unsigned int c, unsigned int d, int big) {
+        unsigned int v[4] = {a, b, c, d};
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        int swap = !big;
+    #else
+        int swap = big;
+    #endif
+        if (swap)
+            for (int i = 0; i < 4; i++) v[i] = __builtin_bswap32(v[i]);
+        memcpy(at, v, 16);
+    }
+    """
+    void fp_store_u32x4(char *at, unsigned int a, unsigned int b, unsigned int c,
+                        unsigned int d, int big) noexcept nogil
+
+@cython.locals(old=Py_ssize_t)
+cdef int append_from(bytearray out, Py_ssize_t addr, Py_ssize_t n) except -1
+@cython.locals(old=Py_ssize_t)
+cdef int append_u32x4(bytearray out, unsigned int a, unsigned int b, unsigned int c,
+                      unsigned int d, bint big) except -1

@@ -294,6 +294,29 @@ def put_ip6(out, pos: int, p, at: int) -> int:  # noqa: ANN001
     return put_bytes(out, pos, socket.inet_ntop(socket.AF_INET6, bytes(p[at : at + 16])).encode())
 
 
+def append_from(out: bytearray, addr: int, n: int) -> None:
+    """Append the ``n`` bytes at address ``addr`` (an skb's linear data) to ``out``."""
+    if cython.compiled:
+        old = len(out)
+        PyByteArray_Resize(out, old + n)  # noqa: F821 - cimported by _native.pxd
+        memcpy(PyByteArray_AS_STRING(out) + old, cython.cast(cython.p_char, addr), n)  # noqa: F821
+    else:
+        out += ctypes.string_at(addr, n)
+
+
+def append_u32x4(out: bytearray, a: int, b: int, c: int, d: int, big: bool) -> None:
+    """Append four u32s (a pcap record header) to ``out``, big- or little-endian."""
+    if cython.compiled:
+        old = len(out)
+        PyByteArray_Resize(out, old + 16)  # noqa: F821
+        fp_store_u32x4(PyByteArray_AS_STRING(out) + old, a, b, c, d, big)  # noqa: F821
+    else:
+        out += _U32X4_PACK[big](a, b, c, d)
+
+
+_U32X4_PACK = (struct.Struct("<IIII").pack, struct.Struct(">IIII").pack)
+
+
 def thread_ident() -> int:
     """threading.get_ident(), without a Python call when compiled."""
     if cython.compiled:

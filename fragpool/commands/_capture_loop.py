@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..skb import kfree_skb_list
 from ._output import PacketPrinter, Stop, json_record, one_line
 from ._savefile import FileLimitReached, SaveFileError, SaveFiles
 
@@ -60,6 +61,16 @@ def consume(
                 batch = next_batch(BATCH if limit is None else min(BATCH, limit - n))
                 if batch is None:
                     break
+                if saved is not None and printer is None and records is None:
+                    # only saved: the batch goes to the writer at once
+                    written = saved.packets
+                    try:
+                        saved.write_batch(batch)
+                    finally:
+                        kfree_skb_list(batch)
+                        n += saved.packets - written
+                    progress(n)
+                    continue
                 for i, skb in enumerate(batch):
                     try:
                         if saved is not None:

@@ -138,6 +138,26 @@ class SaveFiles:
             raise SaveFileError(str(err)) from None
         self.packets += 1
 
+    def write_batch(self, skbs: list) -> None:
+        """Write a batch of packets: in one call to the writer, unless a rotation rule or
+        -U needs a look after each packet."""
+        if self.limit is not None or self.seconds or self.packet_buffered:
+            for skb in skbs:
+                self.write(skb)
+            return
+        writer = self._writer
+        before = writer.packets
+        try:
+            writer.write_skbs(skbs)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise self._failed(writer, err) from None
+        except ValueError as err:  # a link type the file cannot hold: the message names it
+            raise SaveFileError(str(err)) from None
+        finally:
+            self.packets += writer.packets - before
+
     def _where(self) -> str:
         return "standard output" if self.stdout else self.names[-1]
 

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 from .linktypes import LINKTYPE_ETHERNET, MAXIMUM_SNAPLEN
 from .linktypes import name as linktype_name
 from .pcap import MAGIC_MODIFIED, MAGIC_NSEC, MAGIC_USEC
+from .pcap_records import put_records
 
 NS = 1_000_000_000
 
@@ -95,9 +96,8 @@ class _Writer(abc.ABC):
         self.size = 0
         #: records written whole to the file (a file the writer opened: on its disk)
         self.packets_written = 0
-        #: whole records not written yet, and (end offset, packets) after each of them
+        #: whole records not written yet (a failed write finds their ends in them)
         self._pending = bytearray()
-        self._ends: list[tuple[int, int]] = []
         self._on_disk = 0  # bytes of the file known written
         #: a failed write left the file cut back to its last whole record (regular files)
         self.cut_back = False
@@ -114,10 +114,14 @@ class _Writer(abc.ABC):
         to the file, each whole."""
         if not self._owns:
             self.packets_written = self.packets
-            return
-        self._ends.append((len(self._pending), self.packets))
-        if len(self._pending) >= BUFFER:
+        elif len(self._pending) >= BUFFER:
             self._flush_pending()
+
+    @abc.abstractmethod
+    def _whole_records(self, pending: bytearray, done: int) -> tuple[int, int]:
+        """(bytes, packets) of the records at the start of ``pending`` that its first
+        ``done`` bytes hold whole (the file's header, if pending starts with it, is not a
+        packet)."""
 
     def _flush_pending(self) -> None:
         """Write the pending records. A write that fails part-way (a full disk) leaves the
@@ -129,24 +133,17 @@ class _Writer(abc.ABC):
                 while done < len(view):
                     done += self._f.write(view[done:]) or 0
         except OSError:
-            whole, packets = 0, self.packets_written
-            for end, count in self._ends:
-                if end > done:
-                    break
-                whole, packets = end, count
+            whole, packets = self._whole_records(pending, done)
             self._on_disk += whole
-            self.packets_written = packets
+            self.packets_written += packets
             self._pending = bytearray()
-            self._ends = []
             with contextlib.suppress(OSError):  # a device or pipe cannot be cut back
                 os.ftruncate(self._f.fileno(), self._on_disk)
                 self.cut_back = True
             raise
         self._on_disk += done
-        if self._ends:
-            self.packets_written = self._ends[-1][1]
+        self.packets_written = self.packets
         self._pending = bytearray()
-        self._ends = []
 
     def write(self, packet: Any, tstamp: int | float | Decimal | None = None) -> None:
         """Write one packet: an skb (its bytes and metadata), bytes (captured at ``tstamp``:
@@ -174,6 +171,11 @@ class _Writer(abc.ABC):
         raise TypeError(
             f"write() takes an skb, bytes or a scapy packet, not {type(packet).__name__}"
         )
+
+    def write_skbs(self, skbs: list) -> None:
+        """Write a batch of skbs, as write() writes each."""
+        for skb in skbs:
+            self.write(skb)
 
     @abc.abstractmethod
     def write_packet(
@@ -238,6 +240,8 @@ class PcapWriter(_Writer):
         self.modified = modified
         self.swapped = swapped
         self._rec = struct.Struct(byteorder + ("IIIIiHBx" if modified else "IIII"))
+        self._big = byteorder == ">"
+        self._header_len = len(header)
         self._put(header)
         self._record_done()
 
@@ -256,6 +260,37 @@ class PcapWriter(_Writer):
             modified=fmt.modified,
             swapped=fmt.swapped == 2,
         )
+
+    def write_skbs(self, skbs: list) -> None:
+        """Write a batch of skbs: their records appended in one compiled loop (a modified
+        file's longer records, or a file object's unbuffered writes, take write())."""
+        if self.modified or not self._owns:
+            super().write_skbs(skbs)
+            return
+        pending = self._pending
+        start = len(pending)
+        done = put_records(pending, skbs, self.linktype, self.units, self._big, self.swapped)
+        self.size += len(pending) - start
+        self.packets += done
+        if done < len(skbs):  # the next one's link type is not the file's
+            raise LinkTypeError(self.path, self.packets + 1, skbs[done].linktype, self.linktype)
+        self._record_done()
+
+    def _whole_records(self, pending: bytearray, done: int) -> tuple[int, int]:
+        pos = packets = 0
+        if self._on_disk == 0:  # the file header first
+            if done < self._header_len:
+                return 0, 0
+            pos = self._header_len
+        size = self._rec.size
+        at = 12 if self.swapped else 8  # the captured length's field
+        fmt = ">I" if self._big else "<I"
+        while pos + size <= done:
+            end = pos + size + struct.unpack_from(fmt, pending, pos + at)[0]
+            if end > done:
+                break
+            pos, packets = end, packets + 1
+        return pos, packets
 
     def write_packet(
         self,
@@ -312,6 +347,15 @@ class PcapngWriter(_Writer):
         total = 12 + len(body)
         self._put(struct.pack("<II", btype, total) + body + struct.pack("<I", total))
         self._record_done()
+
+    def _whole_records(self, pending: bytearray, done: int) -> tuple[int, int]:
+        pos = packets = 0
+        while pos + 8 <= done:
+            btype, total = struct.unpack_from("<II", pending, pos)
+            if pos + total > done:
+                break
+            pos, packets = pos + total, packets + (btype == 6)
+        return pos, packets
 
     def interface(self, ifindex: int, linktype: int) -> int:
         """The IDB number for packets of ``ifindex`` with ``linktype`` (written on first use)."""
