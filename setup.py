@@ -74,7 +74,10 @@ class BuildExt(build_ext):
         # setuptools' run() clears self.inplace while it builds and restores it only when it
         # returns, so a failed build must not ask it afterwards where the record goes.
         inplace = bool(self.inplace)
-        record: dict = {"sources": {m: loader.source_hash(m) for m in loader.MODULES}}
+        record: dict = {
+            "sources": {m: loader.source_hash(m) for m in loader.MODULES},
+            "stats": {m: loader.source_stats(m) for m in loader.MODULES},
+        }
         if NO_EXTENSIONS:
             record = {"skipped": "FRAGPOOL_NO_EXTENSIONS was set at build time"}
         else:

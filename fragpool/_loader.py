@@ -16,8 +16,6 @@ Decided once, when ``fragpool`` is first imported, before any other fragpool mod
 
 from __future__ import annotations
 
-import hashlib
-import importlib.abc
 import importlib.machinery
 import json
 import os
@@ -76,10 +74,18 @@ def source_files(module: str) -> list[Path]:
 
 
 def source_hash(module: str) -> str:
+    import hashlib  # only when the sources' stats differ from the build's (start-up time)
+
     digest = hashlib.sha256()
     for path in source_files(module):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def source_stats(module: str) -> list[list[int]]:
+    """Size and mtime (ns) of a module's sources: when they are what the build saw, the
+    sources are the ones compiled, without reading them."""
+    return [[st.st_size, st.st_mtime_ns] for st in map(os.stat, source_files(module))]
 
 
 def extension_file(module: str) -> Path | None:
@@ -114,8 +120,10 @@ def why_not_compiled() -> str | None:
         return f"{len(missing)} of {len(MODULES)} are missing ({', '.join(missing[:3])}...)"
     if info is None:
         return f"{BUILD_INFO.name} is missing, so the build cannot be checked against the sources"
-    hashes = info.get("sources", {})
-    stale = [m for m in MODULES if hashes.get(m) != source_hash(m)]
+    hashes, stats = info.get("sources", {}), info.get("stats", {})
+    stale = [
+        m for m in MODULES if stats.get(m) != source_stats(m) and hashes.get(m) != source_hash(m)
+    ]
     if stale:
         return (
             f"their sources changed since the build ({', '.join(stale[:3])}"
@@ -124,7 +132,7 @@ def why_not_compiled() -> str | None:
     return None
 
 
-class SourceOnlyFinder(importlib.abc.MetaPathFinder):
+class SourceOnlyFinder:  # a sys.meta_path finder (importlib.abc's, without importing it)
     """Finds fragpool's modules as .py sources only, ignoring compiled ones beside them."""
 
     def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]

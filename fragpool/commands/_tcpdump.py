@@ -16,7 +16,6 @@ numbers to print relative ones) and for the delta time formats.
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 from typing import Any
@@ -70,10 +69,12 @@ def mac(b: bytes) -> str:
 
 
 def _ip4(b: bytes) -> str:
-    return socket.inet_ntoa(b)
+    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])  # noqa: UP031 - the fastest spelling
 
 
 def _ip6(b: bytes) -> str:
+    import socket  # on the first IPv6 address the fast path leaves (start-up time)
+
     return socket.inet_ntop(socket.AF_INET6, b)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -62,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     chosen = names or [n for n in BENCHES if n != "live" or os.geteuid() == 0]
     if not names and "live" not in chosen:
         print("fragpool bench: skipping live (it needs root for its veth pair)", file=sys.stderr)
+    import subprocess
+
     status = 0
     for name in chosen:
         print(f"== bench_{name}", flush=True)

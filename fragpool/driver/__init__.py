@@ -8,18 +8,44 @@
 See examples/driver_walkthrough.py for a tour of rings, descriptors, flip and reuse.
 """
 
-from .buffers import POOL_KINDS, BufferSource, NaiveSource, PagePoolSource
-from .constants import (
-    DEFAULT_BUDGET,
-    DEFAULT_RING_SIZE,
-    DEFAULT_RINGS,
-    IGB_RX_BUFFER_WRITE,
-    IGB_RXBUFFER_2048,
-)
-from .device import CountingHandler, RxDevice, TeardownReport
-from .ring import RxBuffer, RxRing
-from .rss import Rss, Toeplitz, eth_get_headlen, flow_key
-from .wire import FileWire, LiveWire, MemoryWire
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
+    from .buffers import POOL_KINDS, BufferSource, NaiveSource, PagePoolSource
+    from .constants import (
+        DEFAULT_BUDGET,
+        DEFAULT_RING_SIZE,
+        DEFAULT_RINGS,
+        IGB_RX_BUFFER_WRITE,
+        IGB_RXBUFFER_2048,
+    )
+    from .device import CountingHandler, RxDevice, TeardownReport
+    from .ring import RxBuffer, RxRing
+    from .rss import Rss, Toeplitz, eth_get_headlen, flow_key
+    from .wire import FileWire, LiveWire, MemoryWire
+
+#: name -> the submodule that defines it (loaded on first use: `fragpool driver`'s defaults
+#: come from .constants without the whole model, so the command line starts fast).
+_LAZY = {
+    **dict.fromkeys(("POOL_KINDS", "BufferSource", "NaiveSource", "PagePoolSource"), "buffers"),
+    **dict.fromkeys(
+        (
+            "DEFAULT_BUDGET",
+            "DEFAULT_RING_SIZE",
+            "DEFAULT_RINGS",
+            "IGB_RX_BUFFER_WRITE",
+            "IGB_RXBUFFER_2048",
+        ),
+        "constants",
+    ),  # fmt: skip
+    **dict.fromkeys(("CountingHandler", "RxDevice", "TeardownReport"), "device"),
+    **dict.fromkeys(("RxBuffer", "RxRing"), "ring"),
+    **dict.fromkeys(("Rss", "Toeplitz", "eth_get_headlen", "flow_key"), "rss"),
+    **dict.fromkeys(("FileWire", "LiveWire", "MemoryWire"), "wire"),
+}
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -44,3 +70,17 @@ __all__ = [
     "eth_get_headlen",
     "flow_key",
 ]
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'fragpool.driver' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

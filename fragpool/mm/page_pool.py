@@ -31,7 +31,6 @@ has a marker of the pool instead, so recycling the same page twice is caught.
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 import time
 from collections import deque
@@ -51,7 +50,12 @@ BIAS_MAX = ((1 << 63) - 1) >> 1
 #: NUMA_NO_NODE: the pool prefers the node it runs on (fragpool has one: node 0).
 NUMA_NO_NODE = -1
 
-log = logging.getLogger("fragpool.mm.page_pool")
+
+def _log():  # noqa: ANN202 - a logging.Logger, imported when first needed (start-up time)
+    import logging
+
+    return logging.getLogger("fragpool.mm.page_pool")
+
 
 _ids = itertools.count(1)
 
@@ -407,7 +411,7 @@ class PagePool:
                     self._ring.remove(page)
         self._forget(page)
         page.owner = None
-        log.warning(
+        _log().warning(
             "page_pool %d: page %#x was put while resting in the pool (recycled and then "
             "put_page?); released",
             self.id,
@@ -473,7 +477,7 @@ class PagePool:
         inflight = self.inflight()
         if inflight:
             since = self.destroyed_at if self.destroyed_at is not None else time.monotonic()
-            log.warning(
+            _log().warning(
                 "page_pool_release_retry() stalled pool shutdown: id %d, %d inflight %d sec",
                 self.id,
                 inflight,

@@ -1,6 +1,6 @@
 """skb sizes and macros of include/linux/skbuff.h, for x86_64 with a distro kernel config."""
 
-import platform
+import os
 
 from ..mm.constants import PAGE_SIZE
 
@@ -9,7 +9,7 @@ SMP_CACHE_BYTES = 64
 #: Headroom every RX skb gets: max(32, L1_CACHE_BYTES).
 NET_SKB_PAD = max(32, SMP_CACHE_BYTES)
 #: Extra headroom so the IP header lands 4-byte aligned; x86 sets 0, other arches 2.
-NET_IP_ALIGN = 0 if platform.machine() in ("x86_64", "AMD64", "i386", "i686") else 2
+NET_IP_ALIGN = 0 if os.uname().machine in ("x86_64", "AMD64", "i386", "i686") else 2
 #: Default frags per skb (CONFIG_MAX_SKB_FRAGS, configurable 17..45).
 MAX_SKB_FRAGS = 17
 

@@ -16,7 +16,6 @@ with tcpdump; the Makefile installs it where missing).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import threading
 from typing import Any
@@ -54,6 +53,8 @@ _lock = threading.Lock()  # pcap_compile was not thread-safe before libpcap 1.8
 
 @functools.cache
 def _lib() -> Any:
+    import ctypes.util  # when a filter is first compiled: it starts a process (start-up time)
+
     for name in _LIBRARY_NAMES:
         path = ctypes.util.find_library(name) if "." not in name else name
         if not path:

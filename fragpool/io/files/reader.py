@@ -25,12 +25,10 @@ damage where it can find its footing again and counts what it skipped.
 from __future__ import annotations
 
 import ctypes
-import gzip
 import io
 import os
 import sys
 import threading
-import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -547,7 +545,10 @@ class _Gunzip(io.RawIOBase):
 
     def __init__(self, path: str, stream: Any) -> None:
         super().__init__()
+        import gzip  # only for a compressed file (start-up time)
+
         self._gz = gzip.GzipFile(fileobj=stream, mode="rb")
+        self._errors = (gzip.BadGzipFile, sys.modules["zlib"].error)
         self._path = path
         self._pos = 0  # bytes of the uncompressed stream handed out
         self.error: CaptureFormatError | None = None
@@ -562,7 +563,7 @@ class _Gunzip(io.RawIOBase):
             n = self._gz.readinto(b)
         except EOFError:
             reason = "the compressed file ends before its end-of-stream marker (cut short)"
-        except (gzip.BadGzipFile, zlib.error) as err:
+        except self._errors as err:
             reason = f"the compressed data is damaged ({err})"
         else:
             self._pos += n

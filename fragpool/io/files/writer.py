@@ -16,13 +16,15 @@ import contextlib
 import os
 import struct
 import time
-from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .linktypes import LINKTYPE_ETHERNET, MAXIMUM_SNAPLEN
 from .linktypes import name as linktype_name
 from .pcap import MAGIC_MODIFIED, MAGIC_NSEC, MAGIC_USEC
 from .pcap_records import put_records
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 NS = 1_000_000_000
 
@@ -32,6 +34,8 @@ def _as_ns(tstamp: object) -> int | None:
     seconds (exact to the digits it prints: 1.5 is 1,500,000,000 ns)."""
     if tstamp is None or (isinstance(tstamp, int) and not isinstance(tstamp, bool)):
         return tstamp
+    from decimal import Decimal  # a float or Decimal time: rare (start-up time)
+
     if isinstance(tstamp, (float, Decimal)):
         if not Decimal(tstamp).is_finite() or tstamp < 0:
             raise ValueError(f"timestamp {tstamp!r}: seconds since the epoch, finite, >= 0")
@@ -160,6 +164,8 @@ class _Writer(abc.ABC):
             self.write_packet(bytes(packet), when, wire, packet.ifindex, packet)
             return
         if callable(getattr(packet, "build", None)) and hasattr(packet, "time"):  # scapy
+            from decimal import Decimal
+
             from scapy.config import conf
 
             data = bytes(packet)
