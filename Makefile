@@ -151,6 +151,7 @@ bench: $(STAMP) tools
 	-$(PY) benchmarks/bench_read.py
 	-$(PY) benchmarks/bench_reclaim.py
 	-$(PY) benchmarks/bench_driver.py
+	-$(PY) benchmarks/bench_print.py $$([ "$$(id -u)" = 0 ] && echo --live)
 	-$(PY) benchmarks/bench_live.py
 
 clean:

@@ -14,8 +14,31 @@ import sys
 from . import __version__, commands
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, its help as wide as the terminal without importing shutil (which
+    argparse does for every argument it adds: shutil and the compressors it loads are a
+    tenth of a short command's start-up). Subcommands' parsers are of this class too."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)  # as argparse's
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else standard output's terminal, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="fragpool",
         description="Packet I/O into pooled page-fragment buffers, after the Linux kernel.",
     )

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-BENCHES = ("frag", "skb", "read", "reclaim", "driver", "live")
+BENCHES = ("frag", "skb", "read", "reclaim", "driver", "print", "live")
 
 
 def bench_dir() -> Path | None:

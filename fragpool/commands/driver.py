@@ -15,7 +15,6 @@ stack) when it is a live interface.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -302,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"fragpool driver: {e}", file=sys.stderr)
         return 1
     if args.json:
+        import json
+
         json.dump(doc, sys.stdout, indent=2)
         print()
     else:

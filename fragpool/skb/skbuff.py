@@ -18,7 +18,6 @@ freed may reappear as a new packet: keep no reference to a freed skb.
 
 from __future__ import annotations
 
-import datetime as _dt
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, overload
@@ -40,6 +39,8 @@ from .head_owner import HeadOwner
 from .heap import heap_heads
 
 if TYPE_CHECKING:
+    import datetime as _dt
+
     from ..mm.allocator import Page, PageAllocator
 
 
@@ -843,14 +844,19 @@ class SkBuff:
     @property
     def datetime(self) -> _dt.datetime:
         """The timestamp as an aware UTC datetime (microseconds: datetime's resolution)."""
+        import datetime as _dt  # imported when first asked for (start-up time)
+
         sec, ns = divmod(self.tstamp, 1_000_000_000)
-        return _EPOCH + _dt.timedelta(seconds=sec, microseconds=ns // 1000)
+        epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+        return epoch + _dt.timedelta(seconds=sec, microseconds=ns // 1000)
 
     def __repr__(self) -> str:
         if not self._live:
             return f"<SkBuff {id(self):#x} freed>"
         when = "no time"
         if self.tstamp:
+            import datetime as _dt
+
             sec, ns = divmod(self.tstamp, 1_000_000_000)
             stamp = _dt.datetime.fromtimestamp(sec, _dt.UTC)
             when = stamp.strftime("%Y-%m-%d %H:%M:%S") + f".{ns:09d}"
@@ -874,7 +880,6 @@ def _double_free(skb: SkBuff) -> None:
     raise SkbStateError(f"skb {id(skb):#x} freed twice (or used after free)")
 
 
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 #: sys.is_finalizing, looked up once: the reclaim asks it for every skb it reclaims.
 _finalizing = sys.is_finalizing
 #: LINKTYPE_* names repr shows (the common ones; others as numbers). The skb layer sits
