@@ -6,7 +6,7 @@ the kernel on sockets), ``-r -`` reading standard input (gzip'd or not), ``-w OU
 (``-w -``: standard output, nothing else written there), ``-C/-W/-G`` rotating the saved
 file, ``-c N``, ``-F FILE``, ``--count``, and tcpdump's output options for the lines printed
 without ``-w`` (or with ``--print``): ``-n``, ``-e``, ``-q``, ``-t``..``-ttttt``,
-``-x``/``-xx``/``-X``/``-XX``/``-A``, ``-S``, ``-#``, ``--nano``, ``-v`` (scapy's summary
+``-x``/``-xx``/``-X``/``-XX``/``-A``, ``-S``, ``-#``, ``--nano``, ``-l``, ``-v`` (scapy's summary
 too). ``--json`` prints one JSON document instead, written as it goes; ``--json-lines`` one
 object a line. ``-D`` lists the interfaces. The first line on stderr says what is read,
 as tcpdump's does.
