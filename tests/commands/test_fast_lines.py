@@ -168,10 +168,12 @@ def frame(draw) -> tuple[int, bytes, int]:
 @given(frames=st.lists(frame(), min_size=1, max_size=12), quiet=st.booleans(),
        absolute=st.booleans(), tflag=st.sampled_from([0, 0, 2, 5]))  # fmt: skip
 def test_generated_packets_print_the_same(frames, quiet, absolute, tflag):
-    same_lines(frames, quiet, absolute, tflag)
+    got, want = lines_of(frames, quiet, absolute, tflag)
+    assert got == want
 
 
-def same_lines(frames, quiet: bool, absolute: bool, tflag: int) -> None:
+def lines_of(frames, quiet: bool, absolute: bool, tflag: int) -> tuple[list, list]:
+    """The two paths' lines for generated (linktype, data, wire_len) frames."""
     skbs = []
     for i, (linktype, data, wire) in enumerate(frames):
         buf = io.BytesIO()
@@ -180,10 +182,9 @@ def same_lines(frames, quiet: bool, absolute: bool, tflag: int) -> None:
         buf.seek(0)
         skbs += read(buf)
     try:
-        got, want = both(skbs, tflag=tflag, quiet=quiet, absolute=absolute)
+        return both(skbs, tflag=tflag, quiet=quiet, absolute=absolute)
     finally:
         kfree_skb_list(skbs)
-    assert got == want
 
 
 @st.composite
@@ -214,7 +215,8 @@ def segment(draw) -> tuple[int, bytes, int]:
 @given(frames=st.lists(segment(), min_size=2, max_size=10), quiet=st.booleans(),
        absolute=st.booleans())  # fmt: skip
 def test_generated_conversations_print_the_same(frames, quiet, absolute):
-    same_lines(frames, quiet, absolute, 0)
+    got, want = lines_of(frames, quiet, absolute, 0)
+    assert got == want
 
 
 def test_a_conversation_keeps_its_relative_numbers_across_both_paths():
